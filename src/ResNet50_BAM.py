@@ -1,0 +1,188 @@
+"""ResNet-50 with Bottleneck Attention Modules (Park, Woo, Lee, Kweon: "BAM: Bottleneck Attention
+Module", BMVC 2018).
+
+The network is the authors' official ImageNet model (ResidualNet('ImageNet', 50, 1000, 'BAM')):
+a BAM after stages 1, 2 and 3 of a ResNet-50 whose down-sampling stride sits on the 3x3 conv.
+With the same weights it gives the same logits. Parameter names follow the official ones
+(`bam1.channel_att.gate_c.gate_c_fc_0.weight`, `layer1.0.downsample.0.weight`, ...) so a
+checkpoint of the authors' release maps over name by name.
+
+Three choices keep the numbers identical while letting the model export to ONNX and run in
+OpenCV's DNN module (see DESIGN.md, section 3):
+- the channel gate's MLP runs as 1x1 convolutions on the pooled (N, C, 1, 1) map (a Linear
+  (out, in) weight is the same numbers as a 1x1 conv (out, in, 1, 1) weight), so its BatchNorm
+  is a BatchNorm2d and the batch dimension stays dynamic in ONNX;
+- the stem max-pool follows a ReLU, so padding with zeros and pooling without padding equals the
+  official pool that pads with -inf;
+- both gate maps are expanded to the input's shape before they are combined, as the official
+  code's `expand_as` does.
+"""
+import math
+from collections import OrderedDict
+
+import mindspore.nn as nn
+import mindspore.ops as ops
+from mindspore.common.initializer import HeNormal, HeUniform
+
+FUSIONS = ('product', 'sum')
+STAGE_DEPTHS = (3, 4, 6, 3)
+EXPANSION = 4
+REDUCTION = 16  # BAM's reduction ratio r
+DILATION = 4    # BAM's dilation value d
+
+
+def _kaiming_normal_fan_out():
+    """The official initialisation of every conv whose name contains 'conv'."""
+    return HeNormal(mode='fan_out', nonlinearity='relu')
+
+
+def _pytorch_default():
+    """PyTorch's default init, kept by the official code for shortcut convs and the channel gate's Linears."""
+    return HeUniform(negative_slope=math.sqrt(5))
+
+
+def conv2d(in_channels, out_channels, kernel_size, stride=1, dilation=1, bias=False, weight_init=None):
+    """A convolution with the symmetric padding of PyTorch's `padding=dilation * (k // 2)`."""
+    padding = dilation * (kernel_size // 2)
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                     pad_mode='pad' if padding else 'valid', padding=padding, dilation=dilation,
+                     has_bias=bias, weight_init=weight_init or _kaiming_normal_fan_out(), bias_init='zeros')
+
+
+class ChannelGate(nn.Cell):
+    """Mc(F): global average pool, then an MLP with one hidden layer of C/r units; shape (N, C, 1, 1)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        hidden = channels // REDUCTION
+        self.gate_c = nn.SequentialCell(OrderedDict([
+            ('gate_c_fc_0', conv2d(channels, hidden, 1, bias=True, weight_init=_pytorch_default())),
+            ('gate_c_bn_1', nn.BatchNorm2d(hidden)),
+            ('gate_c_relu_1', nn.ReLU()),
+            ('gate_c_fc_final', conv2d(hidden, channels, 1, bias=True, weight_init=_pytorch_default())),
+        ]))
+
+    def construct(self, x):
+        return self.gate_c(x.mean(axis=(2, 3), keep_dims=True))
+
+
+class SpatialGate(nn.Cell):
+    """Ms(F): 1x1 reduction to C/r, two dilated 3x3 convs, 1x1 projection to one map; shape (N, 1, H, W)."""
+
+    def __init__(self, channels, dilated_convs=2):
+        super().__init__()
+        hidden = channels // REDUCTION
+        layers = [
+            ('gate_s_conv_reduce0', conv2d(channels, hidden, 1, bias=True)),
+            ('gate_s_bn_reduce0', nn.BatchNorm2d(hidden)),
+            ('gate_s_relu_reduce0', nn.ReLU()),
+        ]
+        for i in range(dilated_convs):
+            layers += [
+                (f'gate_s_conv_di_{i}', conv2d(hidden, hidden, 3, dilation=DILATION, bias=True)),
+                (f'gate_s_bn_di_{i}', nn.BatchNorm2d(hidden)),
+                (f'gate_s_relu_di_{i}', nn.ReLU()),
+            ]
+        layers.append(('gate_s_conv_final', conv2d(hidden, 1, 1, bias=True)))
+        self.gate_s = nn.SequentialCell(OrderedDict(layers))
+
+    def construct(self, x):
+        return self.gate_s(x)
+
+
+class BAM(nn.Cell):
+    """F' = F * (1 + sigmoid(M(F))), with M(F) = Mc(F) * Ms(F) (official code) or Mc(F) + Ms(F) (paper)."""
+
+    def __init__(self, channels, fusion='product'):
+        super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"BAM fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+        self.channel_att = ChannelGate(channels)
+        self.spatial_att = SpatialGate(channels)
+        self.fuse = ops.mul if fusion == 'product' else ops.add
+
+    def attention(self, x):
+        """M(F) before the sigmoid, at the input's full shape."""
+        channel = ops.broadcast_to(self.channel_att(x), x.shape)
+        spatial = ops.broadcast_to(self.spatial_att(x), x.shape)
+        return self.fuse(channel, spatial)
+
+    def construct(self, x):
+        return x * (1 + ops.sigmoid(self.attention(x)))
+
+
+class Bottleneck(nn.Cell):
+    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand; projection shortcut when the shape changes."""
+
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__()
+        out_channels = width * EXPANSION
+        self.conv1 = conv2d(in_channels, width, 1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv2d(width, width, 3, stride=stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv2d(width, out_channels, 1)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.has_projection = stride != 1 or in_channels != out_channels
+        if self.has_projection:
+            self.downsample = nn.SequentialCell([
+                conv2d(in_channels, out_channels, 1, stride=stride, weight_init=_pytorch_default()),
+                nn.BatchNorm2d(out_channels),
+            ])
+
+    def construct(self, x):
+        shortcut = self.downsample(x) if self.has_projection else x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + shortcut)
+
+
+class ResNet50BAM(nn.Cell):
+    """Stem, four bottleneck stages with a BAM after each of the first three, global pool, classifier."""
+
+    def __init__(self, num_classes=1000, base_width=64, fusion='product'):
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f'num_classes must be at least 1, got {num_classes}')
+        if base_width < 4 or base_width % 4:
+            raise ValueError(f'base_width must be a positive multiple of 4 (BAM divides '
+                             f'{EXPANSION}x the width by {REDUCTION}), got {base_width}')
+        self.conv1 = conv2d(3, base_width, 7, stride=2)
+        self.bn1 = nn.BatchNorm2d(base_width)
+        self.relu = nn.ReLU()
+        # Inputs are >= 0 after the ReLU: zero padding equals the official -inf padding, and exports.
+        self.maxpool = nn.SequentialCell([nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1))), nn.MaxPool2d(3, 2, pad_mode='valid')])
+
+        channels = base_width
+        stages = []
+        for index, depth in enumerate(STAGE_DEPTHS):
+            width = base_width * 2 ** index
+            stride = 1 if index == 0 else 2
+            blocks = [Bottleneck(channels, width, stride)]
+            channels = width * EXPANSION
+            blocks += [Bottleneck(channels, width) for _ in range(depth - 1)]
+            stages.append(nn.SequentialCell(blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.bam1 = BAM(base_width * EXPANSION, fusion)
+        self.bam2 = BAM(base_width * 2 * EXPANSION, fusion)
+        self.bam3 = BAM(base_width * 4 * EXPANSION, fusion)
+        self.fc = nn.Dense(channels, num_classes, weight_init=HeNormal(mode='fan_in', nonlinearity='relu'),
+                           bias_init='zeros')
+
+    def stem(self, x):
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def construct(self, x):
+        x = self.bam1(self.layer1(self.stem(x)))
+        x = self.bam2(self.layer2(x))
+        x = self.bam3(self.layer3(x))
+        x = self.layer4(x)
+        return self.fc(x.mean(axis=(2, 3)))
+
+
+def resnet50_bam(num_classes=1000, base_width=64, fusion='product'):
+    """ResNet50-BAM. `fusion`: 'product' (official code, 77.2% top-1 port) or 'sum' (the paper's equation).
+    `base_width` scales every stage (64 is the real model; smaller widths keep depth and structure)."""
+    return ResNet50BAM(num_classes=num_classes, base_width=base_width, fusion=fusion)

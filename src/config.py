@@ -1,0 +1,188 @@
+"""Every setting of the repository: one EasyDict of defaults, each key overridable on the command line
+of every entry point (`--key value` or `--key=value`), typed, checked, printed and saved with results.
+
+The keys of the original model-zoo port keep their names and meanings; keys it did not have are marked
+(new). Importing this module does not import MindSpore, so a bad command line fails in a fraction of a
+second.
+"""
+import argparse
+import difflib
+import json
+import os
+import sys
+
+from easydict import EasyDict
+
+DEVICE_TARGETS = ('auto', 'Ascend', 'GPU', 'CPU')
+
+# key: (default, help). The default's type is the key's type.
+SETTINGS = {
+    # data
+    'name': ('imagenet', 'dataset name; part of the checkpoint prefix train_resnet50_bam_<name>'),
+    'data_path': ('/data/ILSVRC2012_train/', 'training images, one folder per class'),
+    'val_data_path': ('/data/ILSVRC2012_val/', 'validation images, one folder per class'),
+    'num_classes': (1000, 'number of classes'),
+    'image_height': (224, 'input height in pixels (32 or more)'),
+    'image_width': (224, 'input width in pixels (32 or more)'),
+    'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
+    # model
+    'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
+    'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
+    'pre_trained': (False, 'start training from the weights in --checkpoint_path'),
+    # optimisation
+    'epoch_size': (160, 'training epochs'),
+    'batch_size': (128, 'images per device and step'),
+    'lr_init': (0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)'),
+    'lr_scheduler': ('cosine_annealing', 'learning-rate schedule'),
+    'T_max': (0, 'cosine period in epochs after warm-up; 0 means the rest of the run'),
+    'eta_min': (0.0, 'learning rate at the end of the cosine'),
+    'warmup_epochs': (0, 'epochs of linear warm-up before the cosine'),
+    'momentum': (0.9, 'SGD momentum'),
+    'weight_decay': (1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)'),
+    'use_label_smooth': (True, 'label-smoothed cross-entropy'),
+    'label_smooth_factor': (0.1, 'label smoothing factor'),
+    'amp_level': ('auto', '(new) mixed precision O0|O1|O2|O3; auto picks per device'),
+    'loss_scale': (1024, 'loss scale for mixed precision (initial value when dynamic)'),
+    'is_dynamic_loss_scale': (False, 'dynamic loss scaling (skips overflow steps) where the device supports it'),
+    'seed': (1, '(new) random seed'),
+    # run
+    'device_target': ('auto', 'Ascend, GPU, CPU, or auto (the first available)'),
+    'device_id': (0, 'device to use on a one-device run'),
+    'mode': ('graph', '(new) MindSpore execution mode: graph or pynative'),
+    'run_distribute': (False, '(new) data-parallel training over the launched workers'),
+    'use_dataset_sink': (True, 'feed data through the device sink'),
+    'output_dir': ('./output', '(new) where checkpoints, logs, metrics and the resolved config go'),
+    'keep_checkpoint_max': (25, 'checkpoints kept'),
+    'save_checkpoint_epochs': (2, '(new) epochs between checkpoints'),
+    'resume': ('', '(new) checkpoint to continue an interrupted training run from'),
+    'run_eval': (False, '(new) validate during training and keep the best checkpoint'),
+    'eval_interval': (1, '(new) epochs between validations'),
+    # evaluation and export
+    'checkpoint_path': ('./output/ckpt', 'checkpoint file or folder to evaluate (or to start from with --pre_trained)'),
+    'ckpt_file': ('', '(new) checkpoint to export'),
+    'file_name': ('resnet50_bam', '(new) exported model file name, without extension'),
+    'file_format': ('MINDIR', '(new) export format'),
+}
+
+CHOICES = {
+    'device_target': DEVICE_TARGETS,
+    'mode': ('graph', 'pynative'),
+    'bam_fusion': ('product', 'sum'),
+    'amp_level': ('auto', 'O0', 'O1', 'O2', 'O3'),
+    'lr_scheduler': ('cosine_annealing',),
+    'file_format': ('MINDIR', 'ONNX', 'AIR'),
+}
+
+POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
+            'eval_interval', 'lr_init', 'loss_scale')
+NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed')
+MIN_IMAGE_SIZE = 32
+
+
+def defaults():
+    """A fresh copy of the default configuration."""
+    return EasyDict({key: default for key, (default, _) in SETTINGS.items()})
+
+
+class UsageError(Exception):
+    """Bad input the user can fix (a setting, a path, a file): reported as one line naming the problem and
+    what to do, with exit status 2. Every entry point raises it for such input; see `run_main`."""
+
+
+def _to_bool(text):
+    lowered = text.strip().lower()
+    if lowered in ('1', 'true', 'yes', 'on'):
+        return True
+    if lowered in ('0', 'false', 'no', 'off'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with errors on one line (the usage of forty options is no help) and exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f'{self.prog}: error: {message} (see --help)\n')
+        sys.exit(2)
+
+
+def build_parser(prog, description, entry_defaults=None):
+    parser = _OneLineParser(prog=prog, description=description, allow_abbrev=False,
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    entry_defaults = entry_defaults or {}
+    for key, (default, help_text) in SETTINGS.items():
+        kind = _to_bool if isinstance(default, bool) else type(default)
+        parser.add_argument(f'--{key}', type=kind, default=entry_defaults.get(key, default), choices=CHOICES.get(key),
+                            metavar=None if key in CHOICES else key.upper(), help=help_text)
+    return parser
+
+
+def validate(cfg):
+    """Raise UsageError for values no run can use; ranges that depend on data are checked where data is read."""
+    for key in POSITIVE:
+        if not cfg[key] > 0:
+            raise UsageError(f'--{key} must be positive, got {cfg[key]}')
+    for key in NON_NEGATIVE:
+        if cfg[key] < 0:
+            raise UsageError(f'--{key} must not be negative, got {cfg[key]}')
+    for key in ('image_height', 'image_width'):
+        if cfg[key] < MIN_IMAGE_SIZE:
+            raise UsageError(f'--{key} must be at least {MIN_IMAGE_SIZE} (five stride-2 stages), got {cfg[key]}')
+    if cfg.base_width < 4 or cfg.base_width % 4:
+        raise UsageError(f'--base_width must be a positive multiple of 4, got {cfg.base_width}')
+    if not 0 <= cfg.momentum < 1:
+        raise UsageError(f'--momentum must be in [0, 1), got {cfg.momentum}')
+    if not 0 <= cfg.label_smooth_factor < 1:
+        raise UsageError(f'--label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}')
+    if cfg.warmup_epochs >= cfg.epoch_size:
+        raise UsageError(f'--warmup_epochs ({cfg.warmup_epochs}) must be smaller than --epoch_size ({cfg.epoch_size})')
+    if cfg.eta_min >= cfg.lr_init:
+        raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
+
+
+def parse_config(description, argv=None, prog=None, entry_defaults=None):
+    """Defaults (with an entry point's own `entry_defaults`) overridden by the command line, validated.
+    Exits with status 2 and one line on bad input."""
+    prog = prog or os.path.basename(sys.argv[0])
+    unknown_defaults = set(entry_defaults or ()) - set(SETTINGS)
+    if unknown_defaults:
+        raise KeyError(f'entry_defaults names keys that are not settings: {sorted(unknown_defaults)}')
+    parser = build_parser(prog, description, entry_defaults)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        word = unknown[0].split('=', 1)[0]
+        if not word.startswith('-'):
+            parser.error(f'unexpected argument {word!r}; options take the form --key value or --key=value')
+        near = difflib.get_close_matches(word.lstrip('-'), SETTINGS, n=1)
+        hint = f'; did you mean --{near[0]}?' if near else ''
+        parser.error(f'unknown option {word}{hint}')
+    cfg = EasyDict(vars(args))
+    try:
+        validate(cfg)
+    except UsageError as error:
+        parser.error(str(error))
+    return cfg
+
+
+def run_main(main):
+    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2."""
+    try:
+        return main()
+    except UsageError as error:
+        sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {error}\n')
+        sys.exit(2)
+
+
+def format_config(cfg):
+    width = max(map(len, cfg))
+    return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
+
+
+def save_config(cfg, directory, file_name='config.json'):
+    """Write the resolved configuration next to a run's outputs; returns the file's path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, file_name)
+    with open(path, 'w', encoding='utf-8') as handle:
+        json.dump(cfg, handle, indent=2, sort_keys=True)
+        handle.write('\n')
+    return path
