@@ -1,12 +1,68 @@
-"""ResNet50-BAM eval: not built yet."""
-import sys
+"""Evaluate ResNet50-BAM checkpoints: top-1/top-5 over every image of a validation folder, for one checkpoint
+or each checkpoint of a folder in epoch order.
 
-from src.config import parse_config, run_main
+  python eval.py --checkpoint_path OUTPUT_DIR/ckpt --val_data_path VAL_DIR [--num_classes N ...]
+Prints a line per checkpoint and writes OUTPUT_DIR/eval_results.csv (one row per checkpoint). A checkpoint
+that cannot be read or does not fit the network is reported and skipped; the exit status is then 2.
+"""
+import csv
+import os
+import sys
+import time
+
+from src.config import UsageError, parse_config, run_main, save_config
+
+RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 
 
 def main():
-    parse_config(__doc__)
-    sys.exit('eval.py is not built yet; nothing was run')
+    cfg = parse_config(__doc__)
+    from src.checkpoint import checkpoint_files
+    checkpoints = checkpoint_files(cfg.checkpoint_path)
+
+    from src.device import setup_device
+    device = setup_device(cfg)
+
+    from src.checkpoint import load_weights
+    from src.dataset import create_dataset
+    from src.evaluation import evaluate
+    from src.ResNet50_BAM import resnet50_bam
+
+    val_set = create_dataset(cfg.val_data_path, False, cfg.batch_size, cfg.image_height, cfg.image_width,
+                             cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes)
+    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    rows = []
+    for path in checkpoints:
+        started = time.time()
+        try:
+            load_weights(net, path)
+        except UsageError as error:
+            if len(checkpoints) == 1:
+                raise
+            rows.append({'checkpoint': path, 'error': str(error)})
+            print(f'{path}: skipped: {error}', file=sys.stderr, flush=True)
+            continue
+        result = evaluate(net, val_set.dataset, device.group_size)
+        rows.append(dict(result, checkpoint=path, seconds=round(time.time() - started, 2)))
+        if device.is_main:
+            print(f"{path}: top1 {result['top1']:.4f} top5 {result['top5']:.4f} "
+                  f"({result['images']} images, {rows[-1]['seconds']} s)", flush=True)
+
+    if device.is_main:
+        results_path = os.path.join(cfg.output_dir, 'eval_results.csv')
+        save_config(cfg, cfg.output_dir, 'eval_config.json')
+        with open(results_path, 'w', newline='', encoding='utf-8') as handle:
+            writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        scored = [row for row in rows if 'top1' in row]
+        if scored:
+            best = max(scored, key=lambda row: row['top1'])
+            print(f"best: {best['checkpoint']} top1 {best['top1']:.4f} top5 {best['top5']:.4f}; "
+                  f'results in {results_path}')
+    failed = len(rows) - len([row for row in rows if 'top1' in row])
+    if failed:
+        raise UsageError(f'{failed} of {len(rows)} checkpoints could not be evaluated (see above)')
 
 
 if __name__ == '__main__':

@@ -1,12 +1,101 @@
-"""ResNet50-BAM train: not built yet."""
+"""Train ResNet50-BAM on ImageNet-layout image folders: one device or a data-parallel group, mixed
+precision, checkpoints, resume, and validation while training.
+
+  python train.py --data_path TRAIN_DIR [--val_data_path VAL_DIR --run_eval true] [--device_target auto]
+  python train.py ... --resume OUTPUT_DIR/ckpt/train_resnet50_bam_imagenet-4_312.ckpt
+Data-parallel runs start through scripts/run_distribute_train*.sh, which add --run_distribute true.
+Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv and the best checkpoint.
+"""
+import os
 import sys
 
-from src.config import parse_config, run_main
+from src.config import UsageError, format_config, parse_config, run_main, save_config
 
 
 def main():
-    parse_config(__doc__)
-    sys.exit('train.py is not built yet; nothing was run')
+    cfg = parse_config(__doc__)
+    if cfg.resume and not os.path.isfile(cfg.resume):
+        raise UsageError(f'--resume {cfg.resume} does not exist')
+    if cfg.run_eval:
+        from src.dataset import check_train_val
+        check_train_val(cfg.data_path, cfg.val_data_path, cfg.num_classes)
+
+    from src.device import setup_device
+    device = setup_device(cfg)
+
+    import mindspore as ms
+    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_weights,
+                                parameter_digest, restore_training_state, save_atomically, training_state)
+    from src.dataset import create_dataset
+    from src.evaluation import ValidationCallback
+    from src.lr_schedule import cosine_annealing_lr
+    from src.my_lossmonitor import LossMonitor, NonFiniteLossError
+    from src.ResNet50_BAM import resnet50_bam
+    from src.training import BatchNormStatisticsSync, amp_level, build_train_network
+
+    image_size = (cfg.image_height, cfg.image_width)
+    train_set = create_dataset(cfg.data_path, True, cfg.batch_size, *image_size, cfg.num_parallel_workers,
+                               device.group_size, device.rank, cfg.num_classes, cfg.seed)
+    val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
+                              device.group_size, device.rank, cfg.num_classes) if cfg.run_eval else None)
+    steps = train_set.steps_per_epoch
+
+    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    if cfg.pre_trained:
+        load_weights(net, cfg.checkpoint_path)
+    learning_rates = cosine_annealing_lr(cfg.lr_init, cfg.eta_min, steps, cfg.epoch_size, cfg.warmup_epochs,
+                                         cfg.T_max)
+    train_network = build_train_network(cfg, net, learning_rates)
+    start_epoch, best_top1 = 0, 0.0
+    if cfg.resume:
+        start_epoch, best_top1 = restore_training_state(train_network, cfg.resume, steps)
+        if start_epoch >= cfg.epoch_size:
+            raise UsageError(f'--resume {cfg.resume} finished epoch {start_epoch} of a run of --epoch_size '
+                             f'{cfg.epoch_size}: nothing left to train; raise --epoch_size')
+
+    prefix = checkpoint_prefix(cfg.name)
+    checkpoint_dir = os.path.join(cfg.output_dir, 'ckpt')
+    best_path = os.path.join(cfg.output_dir, f'{prefix}_best.ckpt')
+    monitor = LossMonitor(learning_rates, steps, cfg.epoch_size, cfg.batch_size * device.group_size,
+                          cfg.log_interval, start_epoch, metrics_dir=cfg.output_dir, report=device.is_main)
+    callbacks = [BatchNormStatisticsSync(net, device.group_size)] if device.group_size > 1 else []
+    if val_set:
+        def save_best(epoch):
+            if device.is_main:
+                save_atomically(train_network, best_path, training_state(epoch, steps, validator.best_top1))
+        validator = ValidationCallback(net, val_set.dataset, device.group_size, cfg.eval_interval,
+                                       cfg.epoch_size, monitor, save_best, best_top1)
+        callbacks.append(validator)
+    if device.is_main:
+        callbacks.append(CheckpointSaver(train_network, checkpoint_dir, prefix, cfg.save_checkpoint_epochs,
+                                         cfg.keep_checkpoint_max, cfg.epoch_size, steps,
+                                         best_top1=lambda: validator.best_top1 if val_set else 0.0))
+    callbacks.append(monitor)
+
+    if device.is_main:
+        cfg_summary = dict(cfg, amp_level_used=amp_level(cfg), group_size=device.group_size,
+                           steps_per_epoch=steps, train_images=train_set.total_images)
+        print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n{format_config(cfg_summary)}')
+        save_config(cfg_summary, cfg.output_dir)
+        if start_epoch:
+            print(f'resuming after epoch {start_epoch} (step {start_epoch * steps}, '
+                  f'lr {learning_rates[start_epoch * steps]:.6f})', flush=True)
+
+    sink = cfg.use_dataset_sink and device.target != 'CPU'
+    model = ms.Model(train_network)
+    try:
+        model.train(cfg.epoch_size, train_set.dataset, callbacks=callbacks, dataset_sink_mode=sink,
+                    initial_epoch=start_epoch)
+    except NonFiniteLossError as error:
+        try:
+            last = f'the last good checkpoint is {checkpoint_files(checkpoint_dir)[-1]}'
+        except UsageError:
+            last = 'no checkpoint was saved'
+        sys.exit(f'train.py: {error}; {last}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
+    if device.group_size > 1:  # every rank: equal digests show the group stayed in step
+        print(f'rank {device.rank} parameter digest {parameter_digest(net)}', flush=True)
+    if device.is_main:
+        print(f'done: checkpoints in {checkpoint_dir}, metrics in {cfg.output_dir}', flush=True)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,9 @@
 """Checkpoint files: written atomically, read with errors that say what is wrong, listed in epoch order."""
+import hashlib
 import os
 import re
+
+from mindspore.train import Callback
 
 from src.config import UsageError
 
@@ -72,3 +75,77 @@ def save_atomically(save_obj, path, append_dict=None):
     ms.save_checkpoint(save_obj, partial, append_dict=append_dict)
     os.replace(partial, path)
     return path
+
+
+def checkpoint_prefix(dataset_name):
+    """The original port's file prefix: train_resnet50_bam_<dataset>-<epoch>_<steps per epoch>.ckpt."""
+    return f'train_resnet50_bam_{dataset_name}'
+
+
+def training_state(epoch, steps_per_epoch, best_top1):
+    """What a checkpoint carries beyond the parameters so that a run can resume where it stopped."""
+    return {'epoch_num': epoch, 'step_num': epoch * steps_per_epoch, 'best_top1': float(best_top1)}
+
+
+class CheckpointSaver(Callback):
+    """Save the whole training cell (weights, optimizer momentum, step counter, loss scale) with the epoch every
+    `every_epochs` epochs and after the last one; keep the newest `keep_max` files of this prefix."""
+
+    def __init__(self, train_network, directory, prefix, every_epochs, keep_max, epochs, steps_per_epoch,
+                 best_top1=lambda: 0.0):
+        super().__init__()
+        self.train_network = train_network
+        self.directory = directory
+        self.prefix = prefix
+        self.every_epochs = every_epochs
+        self.keep_max = keep_max
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self.best_top1 = best_top1
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if epoch % self.every_epochs and epoch != self.epochs:
+            return
+        path = os.path.join(self.directory, f'{self.prefix}-{epoch}_{self.steps_per_epoch}{CHECKPOINT_SUFFIX}')
+        save_atomically(self.train_network, path, training_state(epoch, self.steps_per_epoch, self.best_top1()))
+        ours = [name for name in os.listdir(self.directory)
+                if name.startswith(f'{self.prefix}-') and name.endswith(CHECKPOINT_SUFFIX)]
+        for name in sorted(ours, key=_natural_key)[:-self.keep_max]:
+            os.remove(os.path.join(self.directory, name))
+
+
+def restore_training_state(train_network, path, steps_per_epoch):
+    """Load a checkpoint saved by CheckpointSaver into the training cell: weights, optimizer momentum, step
+    counter (hence the learning-rate position) and loss scale. Returns (epoch it finished, best top-1).
+    The learning-rate schedule itself comes from this run's settings."""
+    import mindspore as ms
+
+    saved = read_checkpoint(path)
+    if 'epoch_num' not in saved or not any(name.startswith('moments.') for name in saved):
+        raise UsageError(f'{path} holds no training state (epoch, optimizer momentum): resume from a checkpoint '
+                         f'written by train.py, or start from its weights with --pre_trained true '
+                         f'--checkpoint_path {path}')
+    epoch = int(saved['epoch_num'].asnumpy())
+    if int(saved['global_step'].asnumpy()) != epoch * steps_per_epoch:
+        raise UsageError(f'{path} was saved after {int(saved["global_step"].asnumpy())} steps over {epoch} epochs, '
+                         f'but this run has {steps_per_epoch} steps per epoch: resume with the same data, '
+                         f'--batch_size and number of devices')
+    wanted = {param.name: param for param in train_network.get_parameters() if param.name != 'learning_rate'}
+    missing = [name for name in wanted if name not in saved]
+    if missing:
+        raise UsageError(f'{path} does not fit this training run: {len(missing)} entries missing '
+                         f'({", ".join(missing[:3])}); resume with the settings the run started with')
+    ms.load_param_into_net(train_network, {name: saved[name] for name in wanted}, strict_load=True)
+    best_top1 = float(saved['best_top1'].asnumpy()) if 'best_top1' in saved else 0.0
+    return epoch, best_top1
+
+
+def parameter_digest(net):
+    """SHA-256 of every parameter's bytes in name order: equal digests mean equal weights (data-parallel
+    ranks must agree after every step)."""
+    digest = hashlib.sha256()
+    for param in sorted(net.get_parameters(), key=lambda p: p.name):
+        digest.update(param.name.encode())
+        digest.update(param.asnumpy().tobytes())
+    return digest.hexdigest()

@@ -43,7 +43,9 @@ SETTINGS = {
     'label_smooth_factor': (0.1, 'label smoothing factor'),
     'amp_level': ('auto', '(new) mixed precision O0|O1|O2|O3; auto picks per device'),
     'loss_scale': (1024, 'loss scale for mixed precision (initial value when dynamic)'),
-    'is_dynamic_loss_scale': (False, 'dynamic loss scaling (skips overflow steps) where the device supports it'),
+    'is_dynamic_loss_scale': (True, 'dynamic loss scale on Ascend/GPU (else fixed; both skip overflow steps); '
+                                    'the CPU takes a fixed scale'),
+    'keep_batchnorm_fp32': (True, '(new) keep BatchNorm in float32 under mixed precision'),
     'seed': (1, '(new) random seed'),
     # run
     'device_target': ('auto', 'Ascend, GPU, CPU, or auto (the first available)'),
@@ -53,7 +55,8 @@ SETTINGS = {
     'use_dataset_sink': (True, 'feed data through the device sink'),
     'output_dir': ('./output', '(new) where checkpoints, logs, metrics and the resolved config go'),
     'keep_checkpoint_max': (25, 'checkpoints kept'),
-    'save_checkpoint_epochs': (2, '(new) epochs between checkpoints'),
+    'save_checkpoint_epochs': (2, '(new) epochs between checkpoints (the last epoch is always saved)'),
+    'log_interval': (20, '(new) training steps between progress lines'),
     'resume': ('', '(new) checkpoint to continue an interrupted training run from'),
     'run_eval': (False, '(new) validate during training and keep the best checkpoint'),
     'eval_interval': (1, '(new) epochs between validations'),
@@ -62,6 +65,11 @@ SETTINGS = {
     'ckpt_file': ('', '(new) checkpoint to export'),
     'file_name': ('resnet50_bam', '(new) exported model file name, without extension'),
     'file_format': ('MINDIR', '(new) export format'),
+    # prediction (predict.py)
+    'model_file': ('', '(new) predict.py: a .ckpt checkpoint or a .mindir export to classify with'),
+    'image_path': ('', '(new) predict.py: an image, or a folder whose images (also in sub-folders) to classify'),
+    'class_names': ('', '(new) predict.py: JSON {class folder: readable name} or [name of class 0, ...]; '
+                        'empty prints class indices'),
 }
 
 CHOICES = {
@@ -74,7 +82,7 @@ CHOICES = {
 }
 
 POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
-            'eval_interval', 'lr_init', 'loss_scale')
+            'eval_interval', 'log_interval', 'lr_init', 'loss_scale')
 NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed')
 MIN_IMAGE_SIZE = 32
 

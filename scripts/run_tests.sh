@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up (scripts/setup_env.sh --test), then run the whole test suite; extra arguments go to pytest.
+# Exit status: pytest's, except that "no tests collected" (5) is not a failure.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$repo/scripts/setup_env.sh" --test
+cd "$repo"
+echo "[tests] .venv/bin/python -m pytest $*"
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+if [ "$status" = 5 ]; then
+    echo "[tests] no tests collected"
+    exit 0
+fi
+exit "$status"

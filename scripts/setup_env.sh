@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything the repository needs on a Debian machine, idempotently:
+#   Debian packages (demo data, C++ inference app toolchain) and a Python virtual environment .venv
+#   with requirements.txt (and requirements-test.txt with --test).
+# Usage: bash scripts/setup_env.sh [--test]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-python3}"
+debian_packages=(dataset-fashion-mnist libopencv-dev cmake g++ make)
+
+missing=()
+for package in "${debian_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "[setup] installing Debian packages: ${missing[*]}"
+    sudo_cmd=()
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "[setup] error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$repo/.venv/bin/python" ]; then
+    echo "[setup] creating the virtual environment $repo/.venv"
+    "$python" -m venv "$repo/.venv"
+fi
+requirements=(-r "$repo/requirements.txt")
+[ "${1:-}" = --test ] && requirements+=(-r "$repo/requirements-test.txt")
+echo "[setup] installing Python packages (${requirements[*]})"
+"$repo/.venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"

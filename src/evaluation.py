@@ -1,0 +1,69 @@
+"""Top-1/top-5 accuracy over every image of a validation set, also when its shards are spread over the
+devices of a data-parallel group: each process counts its own shard and the counts are summed."""
+import numpy as np
+
+import mindspore as ms
+from mindspore import nn, ops
+from mindspore.train import Callback
+
+TOP_K = (1, 5)
+
+
+class _SumOverGroup(nn.Cell):
+    def __init__(self):
+        super().__init__()
+        self.all_reduce = ops.AllReduce()
+
+    def construct(self, counts):
+        return self.all_reduce(counts)
+
+
+def count_correct(logits, labels):
+    """(top-1 hits, top-5 hits) of one batch; top-5 means top-k for fewer than five classes."""
+    ranked = np.argsort(-logits, axis=1)[:, :max(TOP_K)]
+    hits = ranked == labels[:, None]
+    return tuple(int(hits[:, :k].any(axis=1).sum()) for k in TOP_K)
+
+
+def evaluate(net, dataset, group_size=1):
+    """{'top1', 'top5', 'images'} of `net` (switched to inference mode) over `dataset`'s (image, label)
+    batches; with group_size > 1 every process must call it, each with its own shard."""
+    net.set_train(False)
+    counts = np.zeros(len(TOP_K) + 1, dtype=np.float32)  # exact up to 2**24 images
+    for images, labels in dataset.create_tuple_iterator(num_epochs=1):
+        logits = net(images).asnumpy().astype(np.float32)
+        counts[:-1] += count_correct(logits, labels.asnumpy())
+        counts[-1] += len(logits)
+    if group_size > 1:
+        counts = _SumOverGroup()(ms.Tensor(counts)).asnumpy()
+    top1, top5, images = (int(count) for count in counts)
+    if images == 0:
+        raise ValueError('the validation set yielded no images')
+    return {'top1': top1 / images, 'top5': top5 / images, 'images': images}
+
+
+class ValidationCallback(Callback):
+    """Validate `net` every `interval` epochs and after the last; report to `monitor` and call `on_best(epoch)`
+    when top-1 improves on `best_top1` (carried over by a resumed run)."""
+
+    def __init__(self, net, dataset, group_size, interval, epochs, monitor, on_best, best_top1=0.0):
+        super().__init__()
+        self.net = net
+        self.dataset = dataset
+        self.group_size = group_size
+        self.interval = interval
+        self.epochs = epochs
+        self.monitor = monitor
+        self.on_best = on_best
+        self.best_top1 = best_top1
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if epoch % self.interval and epoch != self.epochs:
+            return
+        result = evaluate(self.net, self.dataset, self.group_size)
+        self.net.set_train(True)
+        self.monitor.record_validation(dict(result, epoch=epoch))
+        if result['top1'] > self.best_top1:
+            self.best_top1 = result['top1']
+            self.on_best(epoch)

@@ -1,0 +1,21 @@
+"""Learning rate per training step: optional linear warm-up, then a half cosine down to eta_min that stays
+at eta_min once its period ends (the original ran past the period and rose again)."""
+import math
+
+import numpy as np
+
+
+def cosine_annealing_lr(lr_init, eta_min, steps_per_epoch, epochs, warmup_epochs=0, t_max_epochs=0):
+    """One learning rate for each step of the run (float32 array of epochs * steps_per_epoch).
+    `t_max_epochs` is the cosine period after warm-up; 0 means the rest of the run."""
+    total = epochs * steps_per_epoch
+    warmup = warmup_epochs * steps_per_epoch
+    period = (t_max_epochs * steps_per_epoch) if t_max_epochs else total - warmup
+    rates = np.empty(total, dtype=np.float32)
+    for step in range(total):
+        if step < warmup:
+            rates[step] = lr_init * (step + 1) / warmup
+        else:
+            progress = min(step - warmup, period) / period
+            rates[step] = eta_min + (lr_init - eta_min) * (1 + math.cos(math.pi * progress)) / 2
+    return rates

@@ -1,0 +1,85 @@
+"""The training step of the recipe: label-smoothed cross-entropy, Momentum without weight decay on biases
+and BatchNorm parameters, a per-step learning rate, and mixed precision with the loss scaling each device
+supports. `build_train_network` returns the cell that `mindspore.train.Model` runs and checkpoints.
+"""
+import numpy as np
+
+import mindspore as ms
+from mindspore import amp, nn, ops
+from mindspore.train import Callback
+
+# Mixed precision when the user leaves it to us: float16 pays off on accelerators; on a CPU it is slower.
+AUTO_AMP_LEVEL = {'Ascend': 'O2', 'GPU': 'O2', 'CPU': 'O0'}
+NO_DECAY_SUFFIXES = ('.bias', '.gamma', '.beta')
+
+
+def amp_level(cfg):
+    return AUTO_AMP_LEVEL[cfg.device_target] if cfg.amp_level == 'auto' else cfg.amp_level
+
+
+def parameter_groups(net, weight_decay):
+    """Weight decay on conv and dense weights only, as the recipe prescribes."""
+    params = net.trainable_params()
+    no_decay = [p for p in params if p.name.endswith(NO_DECAY_SUFFIXES)]
+    decay = [p for p in params if not p.name.endswith(NO_DECAY_SUFFIXES)]
+    return [{'params': decay, 'weight_decay': weight_decay},
+            {'params': no_decay, 'weight_decay': 0.0},
+            {'order_params': params}]
+
+
+def loss_scaling(cfg, level):
+    """(loss-scale manager or None, the optimizer's loss_scale).
+
+    Accelerators skip the update of a step whose gradients overflow: with a dynamic scale by default, or a
+    fixed one. The CPU backend has no overflow check: it takes only a fixed scale that never skips, divided
+    back out by the optimizer (any other combination turns the loss into NaN there).
+    """
+    if level == 'O0':
+        return None, 1.0
+    scale = float(cfg.loss_scale)
+    if cfg.device_target == 'CPU':
+        return ms.FixedLossScaleManager(scale, drop_overflow_update=False), scale
+    if cfg.is_dynamic_loss_scale:
+        return ms.DynamicLossScaleManager(init_loss_scale=scale, scale_factor=2, scale_window=2000), 1.0
+    return ms.FixedLossScaleManager(scale, drop_overflow_update=True), 1.0
+
+
+def loss_function(cfg):
+    # The dense form: MindSpore's sparse softmax cross-entropy returns inf on the CPU once a target's
+    # probability underflows, although the gradients stay finite.
+    return nn.CrossEntropyLoss(label_smoothing=cfg.label_smooth_factor if cfg.use_label_smooth else 0.0)
+
+
+def build_train_network(cfg, net, learning_rates):
+    """The one-step training cell for `net` (cfg: device_target resolved by setup_device, amp_level,
+    loss_scale, is_dynamic_loss_scale, keep_batchnorm_fp32, momentum, weight_decay, label smoothing);
+    `learning_rates` holds one rate per step of the whole run."""
+    level = amp_level(cfg)
+    manager, optimizer_loss_scale = loss_scaling(cfg, level)
+    optimizer = nn.Momentum(parameter_groups(net, cfg.weight_decay), learning_rate=ms.Tensor(learning_rates),
+                            momentum=cfg.momentum, loss_scale=optimizer_loss_scale)
+    options = {'keep_batchnorm_fp32': cfg.keep_batchnorm_fp32} if level != 'O0' else {}
+    if manager is not None:
+        options['loss_scale_manager'] = manager
+    return amp.build_train_network(net, optimizer, loss_function(cfg), level=level, **options)
+
+
+class BatchNormStatisticsSync(Callback):
+    """At each epoch end, replace every rank's BatchNorm moving mean and variance by their mean over the
+    data-parallel group. Gradients are averaged but these statistics are each rank's own; without this the
+    ranks would validate, and rank 0 would save, a network that differs from rank to rank."""
+
+    def __init__(self, net, group_size):
+        super().__init__()
+        self.statistics = [param for param in net.get_parameters()
+                           if param.name.endswith(('moving_mean', 'moving_variance'))]
+        self.group_size = group_size
+        self.all_reduce = ops.AllReduce()
+
+    def on_train_epoch_end(self, run_context):
+        flat = np.concatenate([param.asnumpy().ravel() for param in self.statistics])
+        mean = self.all_reduce(ms.Tensor(flat)).asnumpy() / self.group_size
+        offset = 0
+        for param in self.statistics:
+            param.set_data(ms.Tensor(mean[offset:offset + param.size].reshape(param.shape), param.dtype))
+            offset += param.size

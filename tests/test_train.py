@@ -1,0 +1,241 @@
+"""train.py and eval.py for real on the demo data: convergence, resume after a kill, the non-finite loss guard,
+mixed precision on the CPU, a two-worker msrun run, checkpoint evaluation, and the error paths."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_script
+from src.lr_schedule import cosine_annealing_lr
+
+SMALL_NET = ('--num_classes', '10', '--base_width', '8', '--image_height', '32', '--image_width', '32',
+             '--device_target', 'CPU')
+TRAIN_PER_CLASS, VAL_PER_CLASS, BATCH = 120, 30, 32
+STEPS_PER_EPOCH = TRAIN_PER_CLASS * 10 // BATCH
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    from src.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('demo')
+    build_demo_data(str(root), train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS, image_size=32, seed=0)
+    return root
+
+
+def train_args(demo, output_dir, *extra):
+    return ('train.py', '--data_path', str(demo / 'train'), '--val_data_path', str(demo / 'val'),
+            '--batch_size', str(BATCH), '--output_dir', str(output_dir), *SMALL_NET, *extra)
+
+
+def read_csv(path):
+    with open(path, encoding='utf-8') as handle:
+        return list(csv.DictReader(handle))
+
+
+def load(path):
+    import mindspore as ms
+    return ms.load_checkpoint(str(path))
+
+
+def checkpoint(output_dir, epoch):
+    return output_dir / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
+
+
+@pytest.fixture(scope='module')
+def converged_run(demo, tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp('converged')
+    result = run_script(*train_args(demo, output_dir, '--epoch_size', '6', '--lr_init', '0.05', '--warmup_epochs',
+                                    '1', '--run_eval', 'true', '--save_checkpoint_epochs', '1',
+                                    '--keep_checkpoint_max', '3', '--log_interval', '10'))
+    assert result.returncode == 0, result.stderr
+    return output_dir, result
+
+
+def test_a_short_run_converges_far_above_chance(converged_run):
+    output_dir, result = converged_run
+    epochs = read_csv(output_dir / 'epochs.csv')
+    assert [row['epoch'] for row in epochs] == ['1', '2', '3', '4', '5', '6']
+    assert float(epochs[-1]['loss']) < float(epochs[0]['loss'])
+    assert float(epochs[-1]['top1']) > 0.35 and float(epochs[-1]['top5']) > 0.8  # chance: 0.1 and 0.5
+    assert 'val top1' in result.stdout and 'img/s ETA' in result.stdout
+
+
+def test_progress_metrics_and_config_are_written(converged_run):
+    output_dir, _ = converged_run
+    steps = read_csv(output_dir / 'train_steps.csv')
+    assert steps and set(steps[0]) == {'epoch', 'step', 'global_step', 'loss', 'lr', 'images_per_sec'}
+    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 6, warmup_epochs=1)
+    for row in steps:
+        assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
+        assert np.isfinite(float(row['loss'])) and float(row['images_per_sec']) > 0
+    assert (output_dir / 'config.json').is_file()
+
+
+def test_checkpoints_keep_the_newest_and_the_best(converged_run):
+    output_dir, _ = converged_run
+    kept = sorted(os.listdir(output_dir / 'ckpt'))
+    assert kept == [checkpoint(output_dir, epoch).name for epoch in (4, 5, 6)]
+    assert not [name for name in os.listdir(output_dir) if 'partial' in name]
+    best = load(output_dir / 'train_resnet50_bam_imagenet_best.ckpt')
+    epochs = read_csv(output_dir / 'epochs.csv')
+    best_epoch = max(epochs, key=lambda row: float(row['top1']))
+    assert int(best['epoch_num'].asnumpy()) == int(best_epoch['epoch'])
+    assert float(best['best_top1'].asnumpy()) == pytest.approx(float(best_epoch['top1']))
+
+
+def test_eval_scores_each_checkpoint_in_epoch_order(converged_run, demo):
+    output_dir, _ = converged_run
+    result = run_script('eval.py', '--checkpoint_path', str(output_dir / 'ckpt'), '--val_data_path',
+                        str(demo / 'val'), '--output_dir', str(output_dir / 'eval'), *SMALL_NET)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(output_dir / 'eval' / 'eval_results.csv')
+    assert [os.path.basename(row['checkpoint']) for row in rows] == [checkpoint(output_dir, e).name for e in (4, 5, 6)]
+    validation = {row['epoch']: row for row in read_csv(output_dir / 'epochs.csv')}
+    for row, epoch in zip(rows, ('4', '5', '6')):
+        assert int(row['images']) == VAL_PER_CLASS * 10
+        assert float(row['top1']) == pytest.approx(float(validation[epoch]['top1']))
+
+
+def test_eval_reports_bad_checkpoints(converged_run, demo, tmp_path):
+    output_dir, _ = converged_run
+    truncated = tmp_path / 'net-1_1.ckpt'
+    truncated.write_bytes(checkpoint(output_dir, 6).read_bytes()[:20000])
+    common = ('--val_data_path', str(demo / 'val'), '--output_dir', str(tmp_path / 'eval'), *SMALL_NET)
+    result = run_script('eval.py', '--checkpoint_path', str(truncated), *common)
+    assert result.returncode == 2 and 'truncated or not a MindSpore checkpoint' in result.stderr
+    result = run_script('eval.py', '--checkpoint_path', str(checkpoint(output_dir, 6)), *common, '--base_width', '16')
+    assert result.returncode == 2
+    assert 'does not fit the network' in result.stderr and 'conv1.weight (8, 3, 7, 7) != (16, 3, 7, 7)' in result.stderr
+    result = run_script('eval.py', '--checkpoint_path', str(tmp_path / 'missing'), *common)
+    assert result.returncode == 2 and 'does not exist' in result.stderr
+
+
+def wait_for(path, process, timeout=300):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, f'{path} did not appear'
+        time.sleep(0.5)
+
+
+def test_resume_after_a_kill_continues_the_schedule(demo, tmp_path):
+    args = train_args(demo, tmp_path, '--epoch_size', '3', '--save_checkpoint_epochs', '1', '--lr_init', '0.05',
+                      '--log_interval', '5')
+    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for(checkpoint(tmp_path, 1), process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert not checkpoint(tmp_path, 3).exists()
+    steps_before = read_csv(tmp_path / 'train_steps.csv')
+    assert int(load(checkpoint(tmp_path, 1))['global_step'].asnumpy()[0]) == STEPS_PER_EPOCH
+
+    result = run_script(*args, '--resume', str(checkpoint(tmp_path, 1)))
+    assert result.returncode == 0, result.stderr
+    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 3)
+    assert f'resuming after epoch 1 (step {STEPS_PER_EPOCH}, lr {schedule[STEPS_PER_EPOCH]:.6f})' in result.stdout
+    resumed = [row for row in read_csv(tmp_path / 'train_steps.csv')[len(steps_before):]]
+    assert resumed[0]['epoch'] == '2' and int(resumed[0]['global_step']) == STEPS_PER_EPOCH + 5
+    for row in resumed:
+        assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
+    final = load(checkpoint(tmp_path, 3))
+    assert int(final['global_step'].asnumpy()[0]) == 3 * STEPS_PER_EPOCH
+    assert int(final['epoch_num'].asnumpy()) == 3
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged_run, demo, tmp_path):
+    output_dir, _ = converged_run
+    good = tmp_path / 'ckpt' / checkpoint(output_dir, 5).name
+    good.parent.mkdir()
+    good.write_bytes(checkpoint(output_dir, 5).read_bytes())
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '6', '--lr_init', '1e30', '--resume', str(good)))
+    assert result.returncode == 1
+    assert 'loss is nan at epoch 6' in result.stderr and f'the last good checkpoint is {good}' in result.stderr
+    assert os.listdir(good.parent) == [good.name]
+    assert int(load(good)['epoch_num'].asnumpy()) == 5
+
+
+def test_mixed_precision_on_the_cpu_trains_without_nan(demo, tmp_path):
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '1', '--amp_level', 'O2', '--log_interval', '5'))
+    assert result.returncode == 0, result.stderr
+    assert 'amp_level_used' in result.stdout and '= O2' in result.stdout
+    losses = [float(row['loss']) for row in read_csv(tmp_path / 'train_steps.csv')]
+    assert losses and all(np.isfinite(losses))
+
+
+def test_two_msrun_workers_stay_identical_and_validate_every_image(demo, tmp_path):
+    result = subprocess.run(['bash', 'scripts/run_distribute_train_cpu.sh', '2', str(demo / 'train'),
+                             '--val_data_path', str(demo / 'val'), '--run_eval', 'true', '--epoch_size', '1',
+                             '--batch_size', '16', '--output_dir', str(tmp_path), *SMALL_NET],
+                            cwd=REPO, capture_output=True, text=True, timeout=600, check=False,
+                            env=dict(os.environ, PYTHON=sys.executable))
+    logs = {rank: (tmp_path / 'logs' / f'worker_{rank}.log').read_text() for rank in (0, 1)}
+    assert result.returncode == 0, result.stdout[-3000:] + logs[0][-2000:] + logs[1][-2000:]
+    digests = {rank: [line.split()[-1] for line in log.splitlines() if 'parameter digest' in line]
+               for rank, log in logs.items()}
+    assert len(digests[0]) == 1 and digests[0] == digests[1]
+    assert 'epoch 1/1 done' in logs[0] and 'epoch 1/1 done' not in logs[1]  # only rank 0 reports
+    ckpt = checkpoint(tmp_path, 1).with_name(f'train_resnet50_bam_imagenet-1_{TRAIN_PER_CLASS * 10 // 2 // 16}.ckpt')
+    top1 = float(read_csv(tmp_path / 'epochs.csv')[0]['top1'])
+    single = run_script('eval.py', '--checkpoint_path', str(ckpt), '--val_data_path', str(demo / 'val'),
+                        '--output_dir', str(tmp_path / 'eval'), *SMALL_NET)
+    assert single.returncode == 0, single.stderr
+    assert float(read_csv(tmp_path / 'eval' / 'eval_results.csv')[0]['top1']) == pytest.approx(top1)
+
+
+@pytest.mark.parametrize('extra, message', [
+    (('--data_path', '/no/such/folder'), '/no/such/folder'),
+    (('--resume', '/no/such.ckpt'), '--resume /no/such.ckpt does not exist'),
+    (('--num_classes', '7'), 'num_classes'),
+])
+def test_bad_input_fails_before_training(demo, tmp_path, extra, message):
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '1'), *extra)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stderr.count('\n') == 1
+    assert not (tmp_path / 'ckpt').exists()
+
+
+def test_resume_needs_a_training_checkpoint_of_the_same_run(converged_run, demo, tmp_path):
+    from src.checkpoint import save_atomically
+    from src.ResNet50_BAM import resnet50_bam
+    weights_only = save_atomically(resnet50_bam(10, 8), str(tmp_path / 'weights.ckpt'))
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '2', '--resume', weights_only))
+    assert result.returncode == 2 and 'holds no training state' in result.stderr
+    output_dir, _ = converged_run
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '8', '--resume', str(checkpoint(output_dir, 5)),
+                                    '--batch_size', '16'))
+    assert result.returncode == 2 and 'steps per epoch' in result.stderr
+    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '6', '--resume', str(checkpoint(output_dir, 6))))
+    assert result.returncode == 2 and 'nothing left to train' in result.stderr
+
+
+def test_launch_scripts_check_their_arguments(tmp_path):
+    bad_table = tmp_path / 'table.json'
+    bad_table.write_text('{"version": "1.0"}')
+    for script, args, message in [
+        ('run_distribute_train_cpu.sh', ['two', 'data'], 'WORKER_NUM must be a positive integer'),
+        ('run_distribute_train.sh', [str(tmp_path / 'none.json'), 'data'], 'does not exist'),
+        ('run_distribute_train.sh', [str(bad_table), 'data'], 'is not an HCCL rank table'),
+        ('run_standalone_train_gpu.sh', ['0'], 'need DEVICE_ID and DATA_PATH'),
+        ('run_eval.sh', [], 'need CHECKPOINT_PATH and VAL_DATA_PATH'),
+    ]:
+        result = subprocess.run(['bash', f'scripts/{script}', *args], cwd=REPO, capture_output=True, text=True,
+                                timeout=60, check=False, env=dict(os.environ, PYTHON=sys.executable))
+        assert result.returncode == 2, (script, result.stderr)
+        assert result.stderr.startswith(f'usage: bash scripts/{script}') and message in result.stderr
+
+
+def test_gpu_script_on_a_machine_without_gpu_fails_clearly(demo, tmp_path):
+    result = subprocess.run(['bash', 'scripts/run_standalone_train_gpu.sh', '0', str(demo / 'train'),
+                             '--output_dir', str(tmp_path)], cwd=REPO, capture_output=True, text=True,
+                            timeout=120, check=False, env=dict(os.environ, PYTHON=sys.executable))
+    assert result.returncode == 2
+    assert 'device_target GPU is not available' in result.stdout  # tee'd into the log and onto stdout
+    assert 'device_target GPU is not available' in (tmp_path / 'logs' / 'train.log').read_text()
