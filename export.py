@@ -1,12 +1,203 @@
-"""ResNet50-BAM export: not built yet."""
-import sys
+"""Export a ResNet50-BAM checkpoint to MINDIR, ONNX or AIR, then check the file against the checkpoint.
 
-from src.config import parse_config, run_main
+  python export.py --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--file_name NAME] [--batch_size B]
+                   [--image_height H --image_width W] [--num_classes N --base_width W --bam_fusion F]
+                   [--device_target auto|Ascend|GPU|CPU]
+
+The network is built from --num_classes, --base_width and --bam_fusion, which must match the checkpoint.
+The file is NAME.mindir, NAME.onnx or NAME.air; it takes float32 (batch, 3, H, W) images normalised as
+in evaluation and gives (batch, num_classes) logits.
+
+What --batch_size means:
+  MINDIR, ONNX  the batch dimension is dynamic: the file runs at any batch. It is checked at batch 1 and
+                3, and also at --batch_size when that is another value.
+  AIR           the batch is fixed to --batch_size (Ascend's model converter needs a static shape). AIR is
+                written only by MindSpore's Ascend backend, and cannot be run in Python to be checked.
+
+MINDIR is checked by loading it back (`mindspore.load` + `nn.GraphCell`), ONNX in ONNX Runtime when that is
+installed: the largest difference from the checkpoint's network is printed for each batch, and a file
+that differs by more than a tolerance is not kept. The export is written under a temporary name and
+renamed into place after the check, so NAME.<ext> is never a partial or unchecked file.
+"""
+import os
+import re
+
+import numpy as np
+
+from src.config import UsageError, parse_config, run_main
+from src.device import resolve_target, setup_device
+from src.inference import logits, network_from_checkpoint, network_from_mindir
+
+EXTENSIONS = {'MINDIR': '.mindir', 'ONNX': '.onnx', 'AIR': '.air'}
+CHECK_BATCHES = (1, 3)
+# Largest |exported - checkpoint| over the largest |logit|. MindSpore runs a MINDIR with the same kernels
+# as the network; ONNX Runtime has its own kernels and summation order.
+TOLERANCE = {'MINDIR': 1e-5, 'ONNX': 1e-4}
+ONNX_INPUT, ONNX_OUTPUT = 'input', 'logits'
+# MindSpore refuses other characters in export file names.
+MINDSPORE_FILE_NAME = re.compile(r'^[0-9a-zA-Z@_\-.:/\\]+$')
+
+
+class ExportCheckFailed(Exception):
+    """The exported file does not reproduce the checkpoint's network."""
+
+
+def output_path(file_name, file_format):
+    """NAME -> NAME.<ext> (NAME may already end in it, in any case), as an absolute path MindSpore accepts."""
+    extension = EXTENSIONS[file_format]
+    stem = file_name[:-len(extension)] if file_name.lower().endswith(extension) else file_name
+    path = os.path.abspath(stem + extension)
+    if os.path.isdir(path):
+        raise UsageError(f'--file_name {file_name}: {path} is a folder')
+    if not MINDSPORE_FILE_NAME.match(path):
+        raise UsageError(f'--file_name {file_name}: MindSpore writes only paths of letters, digits and @ _ - . : /; '
+                         f'{path} has others')
+    return path
+
+
+def temporary_path(path):
+    """A hidden name beside `path`, with the same extension, for writing before the check."""
+    directory, base = os.path.split(path)
+    return os.path.join(directory, f'.partial-{base}')
+
+
+def require_ascend_for_air(requested_target):
+    """AIR is the Ascend graph format: only MindSpore's Ascend backend writes it."""
+    try:
+        target = resolve_target(requested_target)
+    except UsageError:
+        target = None
+    if target != 'Ascend':
+        where = ('this machine has no Ascend device or this MindSpore build lacks the Ascend backend'
+                 if requested_target in ('auto', 'Ascend') else f'--device_target is {requested_target}')
+        raise UsageError(f'--file_format AIR needs MindSpore\'s Ascend backend ({where}); '
+                         f'export MINDIR or ONNX here, or run on an Ascend machine')
+
+
+def example_input(cfg, batch):
+    import mindspore as ms
+    return ms.Tensor(np.zeros((batch, 3, cfg.image_height, cfg.image_width), dtype=np.float32))
+
+
+def dynamic_batch_input(cfg):
+    import mindspore as ms
+    return ms.Tensor(shape=[None, 3, cfg.image_height, cfg.image_width], dtype=ms.float32)
+
+
+def write_mindir(net, cfg, path):
+    import mindspore as ms
+    # MindSpore appends the extension itself.
+    ms.export(net, dynamic_batch_input(cfg), file_name=path[:-len(EXTENSIONS['MINDIR'])], file_format='MINDIR')
+
+
+def write_onnx(net, cfg, path):
+    import mindspore as ms
+    ms.onnx.export(net, example_input(cfg, 1), file_name=path, input_names=[ONNX_INPUT],
+                   output_names=[ONNX_OUTPUT], dynamic_axes={ONNX_INPUT: {0: 'batch'}, ONNX_OUTPUT: {0: 'batch'}})
+
+
+def declare_dynamic_output_batch(path):
+    """MindSpore applies dynamic_axes to the inputs only and declares the output with the example's batch of
+    1; runtimes that trust the declaration (ONNX Runtime warns at batch 3) need the symbolic batch."""
+    import onnx
+    model = onnx.load(path)
+    for output in model.graph.output:
+        batch_dim = output.type.tensor_type.shape.dim[0]
+        batch_dim.ClearField('dim_value')
+        batch_dim.dim_param = 'batch'
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def write_air(net, cfg, path):
+    import mindspore as ms
+    ms.export(net, example_input(cfg, cfg.batch_size), file_name=path[:-len(EXTENSIONS['AIR'])], file_format='AIR')
+
+
+WRITERS = {'MINDIR': write_mindir, 'ONNX': write_onnx, 'AIR': write_air}
+
+
+def mindir_runner(path):
+    graph_cell = network_from_mindir(path)
+    return lambda images: logits(graph_cell, images)
+
+
+def onnx_runner(path):
+    """ONNX Runtime on the file, or None when onnxruntime is not installed."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    return lambda images: session.run([ONNX_OUTPUT], {ONNX_INPUT: images})[0]
+
+
+def check_export(net, run_exported, cfg, tolerance):
+    """Compare the exported file with the network at each check batch and print the differences; raise
+    ExportCheckFailed beyond the tolerance."""
+    batches = sorted(set(CHECK_BATCHES) | {cfg.batch_size})
+    rng = np.random.default_rng(cfg.seed)
+    for batch in batches:
+        images = rng.standard_normal((batch, 3, cfg.image_height, cfg.image_width), dtype=np.float32)
+        expected = logits(net, images)
+        got = np.asarray(run_exported(images))
+        if got.shape != expected.shape:
+            raise ExportCheckFailed(f'at batch {batch} the export gives logits of shape {got.shape}, '
+                                    f'the checkpoint {expected.shape}')
+        largest = float(np.abs(got - expected).max())
+        relative = largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+        print(f'  batch {batch}: max |difference| {largest:.3g}, {relative:.3g} of the largest logit')
+        if not relative <= tolerance:
+            raise ExportCheckFailed(f'at batch {batch} the export differs from the checkpoint by {relative:.3g} '
+                                    f'of the largest logit (tolerance {tolerance:g})')
+
+
+def export_and_check(net, cfg, path):
+    """Write the export to a temporary name, check it, then rename it to `path`."""
+    partial = temporary_path(path)
+    try:
+        WRITERS[cfg.file_format](net, cfg, partial)
+        if not os.path.isfile(partial):
+            raise ExportCheckFailed(f'MindSpore reported no error but wrote no {cfg.file_format} file')
+        if cfg.file_format == 'MINDIR':
+            print('Checking with mindspore.load + nn.GraphCell against the checkpoint:')
+            check_export(net, mindir_runner(partial), cfg, TOLERANCE['MINDIR'])
+        elif cfg.file_format == 'ONNX':
+            declare_dynamic_output_batch(partial)
+            runner = onnx_runner(partial)
+            if runner is None:
+                print('onnxruntime is not installed: the ONNX file was not run (pip install onnxruntime to check it)')
+            else:
+                print('Checking with ONNX Runtime against the checkpoint:')
+                check_export(net, runner, cfg, TOLERANCE['ONNX'])
+        else:
+            print('AIR cannot be run in Python: convert it with ATC on the Ascend machine')
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 def main():
-    parse_config(__doc__)
-    sys.exit('export.py is not built yet; nothing was run')
+    cfg = parse_config(__doc__, entry_defaults={'batch_size': 1})
+    if not cfg.ckpt_file:
+        raise UsageError('--ckpt_file is required: the checkpoint to export')
+    if not os.path.isfile(cfg.ckpt_file):
+        raise UsageError(f'--ckpt_file {cfg.ckpt_file} does not exist')
+    path = output_path(cfg.file_name, cfg.file_format)
+    if cfg.file_format == 'AIR':
+        require_ascend_for_air(cfg.device_target)
+    setup_device(cfg)
+    net = network_from_checkpoint(cfg, cfg.ckpt_file)
+    batch = f'batch {cfg.batch_size}' if cfg.file_format == 'AIR' else 'dynamic batch'
+    print(f'Exporting {cfg.ckpt_file} ({cfg.num_classes} classes, base width {cfg.base_width}, '
+          f'{cfg.bam_fusion} fusion) to {cfg.file_format}, input ({batch}, 3, {cfg.image_height}, '
+          f'{cfg.image_width}), on {cfg.device_target}')
+    try:
+        export_and_check(net, cfg, path)
+    except ExportCheckFailed as error:
+        raise SystemExit(f'export.py: error: {error}; {path} was not written') from error
+    print(f'Exported {path}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,124 @@
+// Classifies every image of a folder with an exported ResNet50-BAM and writes one logits file per image
+// (result_Files/<image stem>_0.bin, float32) plus an average-latency report, for postprocess.py.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "inc/backend.h"
+#include "inc/image_folder.h"
+#include "inc/options.h"
+#include "inc/preprocess.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A full ImageNet val run takes about an hour on a CPU: say how far it is now and then.
+constexpr size_t kProgressEvery = 1000;
+
+double MillisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void WriteBytes(const fs::path& path, const char* data, size_t size) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(data, static_cast<std::streamsize>(size));
+  file.close();  // flushes, so that a full disk shows up here
+  if (!file) throw std::runtime_error("cannot write " + path.string());
+}
+
+void WriteFloats(const fs::path& path, const std::vector<float>& values) {
+  WriteBytes(path, reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+}
+
+double Median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+}
+
+double Mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (double value : values) sum += value;
+  return sum / static_cast<double>(values.size());
+}
+
+int Run(const Options& options) {
+  const std::vector<std::string> images = ListImages(options.dataset_path);
+  const PreprocessSpec spec{options.resize, options.height, options.width};
+  std::unique_ptr<InferenceBackend> backend = CreateBackend(options);
+
+  const fs::path result_dir = fs::path(options.output_dir) / "result_Files";
+  const fs::path input_dir = fs::path(options.output_dir) / "input_Files";
+  const fs::path report_dir = fs::path(options.output_dir) / "time_Result";
+  fs::create_directories(result_dir);
+  fs::create_directories(report_dir);
+  if (options.dump_input) fs::create_directories(input_dir);
+
+  // The first run includes one-time set-up (memory planning, layer fusion, device graph load): keep it out
+  // of the per-image figures.
+  backend->Infer(LoadImageTensor(images.front(), spec));
+
+  std::vector<double> preprocess_ms;
+  std::vector<double> inference_ms;
+  size_t num_classes = 0;
+  for (size_t index = 0; index < images.size(); ++index) {
+    const std::string& image = images[index];
+    auto start = Clock::now();
+    ImageTensor tensor = LoadImageTensor(image, spec);
+    preprocess_ms.push_back(MillisecondsSince(start));
+
+    start = Clock::now();
+    std::vector<float> logits = backend->Infer(tensor);
+    inference_ms.push_back(MillisecondsSince(start));
+
+    if (logits.empty()) throw std::runtime_error("the model returned no logits for " + image);
+    if (num_classes == 0) num_classes = logits.size();
+    if (logits.size() != num_classes) {
+      throw std::runtime_error("the model returned " + std::to_string(logits.size()) + " values for " + image +
+                               " but " + std::to_string(num_classes) + " before");
+    }
+    const std::string stem = FileStem(image);
+    WriteFloats(result_dir / (stem + "_0.bin"), logits);
+    if (options.dump_input) WriteFloats(input_dir / (stem + ".bin"), tensor.data);
+    if ((index + 1) % kProgressEvery == 0) std::cout << index + 1 << "/" << images.size() << " images" << std::endl;
+  }
+
+  std::ostringstream report;
+  report << std::fixed << std::setprecision(3) << "backend: " << backend->Description() << "\n"
+         << "images: " << images.size() << " of 3x" << options.height << "x" << options.width
+         << ", classes: " << num_classes << "\n"
+         << "inference: average " << Mean(inference_ms) << " ms/image, median " << Median(inference_ms)
+         << " ms/image\n"
+         << "preprocessing: average " << Mean(preprocess_ms) << " ms/image\n";
+  const std::string report_text = report.str();
+  WriteBytes(report_dir / "latency.txt", report_text.data(), report_text.size());
+  std::cout << report_text << "results: " << result_dir.string() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string program = fs::path(argv[0]).filename().string();
+  try {
+    const Options options = ParseOptions(argc, argv);
+    if (options.help) {
+      std::cout << UsageText(program);
+      return 0;
+    }
+    return Run(options);
+  } catch (const UsageError& error) {
+    std::cerr << program << ": error: " << error.what() << " (see --help)\n";
+    return 2;
+  } catch (const std::exception& error) {
+    std::cerr << program << ": error: " << error.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,131 @@
+"""Top-5 classes of an image, or of every image in a folder, with a checkpoint or a MINDIR export: the
+Python route for machines without the C++ inference app.
+
+  python predict.py --model_file MODEL.ckpt|MODEL.mindir --image_path IMAGE_OR_FOLDER [--class_names FILE]
+                    [--image_height H --image_width W] [--num_classes N --base_width W --bam_fusion F]
+                    [--batch_size B (images per forward pass, default 16)] [--device_target ...]
+
+Images get the evaluation preprocessing of src/dataset.py (resize the shorter side to
+eval_resize_size(H, W), centre-crop H x W, normalise). A checkpoint is built into the network that
+--num_classes, --base_width and --bam_fusion describe; a MINDIR carries its network, but needs the
+--image_height/--image_width it was exported with. --class_names is a JSON file: {class folder: name}
+(src.demo_data writes one; classes are indexed by sorted folder name, as in training) or a list of names
+by class index. Without it classes print as indices. One line per image:
+  <image>: <class> <probability>, ... (five classes, most probable first)
+Files in a folder that are not decodable images are skipped and reported.
+"""
+import json
+import os
+
+import numpy as np
+
+from src.config import UsageError, parse_config, run_main
+from src.dataset import eval_transforms
+from src.device import setup_device
+from src.image_folder import describe_unreadable, image_problem, split_readable
+from src.inference import logits, network_from_checkpoint, network_from_mindir
+
+TOP_K = 5
+MODEL_KINDS = ('.ckpt', '.mindir')
+
+
+def read_class_names(path):
+    """Class names by index from --class_names, or None when it is not given."""
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise UsageError(f'--class_names {path} does not exist')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            mapping = json.load(handle)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f'--class_names {path} is not JSON ({error})') from error
+    # Training indexes classes by sorted folder name, so a folder -> name mapping gives names by index.
+    names = [mapping[folder] for folder in sorted(mapping)] if isinstance(mapping, dict) else mapping
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise UsageError(f'--class_names {path} must hold {{class folder: name}} or a list of names, all strings')
+    return names
+
+
+def list_images(path):
+    """(image paths to classify, what to print for each): the file itself, or a folder's visible files
+    (recursively, sorted) named relative to it. Files that cannot be decoded are skipped with a report."""
+    if os.path.isfile(path):
+        problem = image_problem(path)
+        if problem:
+            raise UsageError(f'--image_path {path} cannot be classified: {problem}')
+        return [path], [path]
+    if not os.path.isdir(path):
+        raise UsageError(f'--image_path {path} does not exist')
+    files = sorted(os.path.join(root, name) for root, folders, names in os.walk(path)
+                   for name in names if not name.startswith('.'))
+    readable, unreadable = split_readable([(file, None) for file in files])
+    if unreadable:
+        print(describe_unreadable(unreadable, len(files), path))
+    if not readable:
+        raise UsageError(f'--image_path {path} holds no images MindSpore can decode')
+    images = [file for file, _ in readable]
+    return images, [os.path.relpath(image, path) for image in images]
+
+
+def preprocess(path, height, width):
+    """The (3, H, W) float32 input of one image, as evaluation makes it."""
+    image = np.fromfile(path, dtype=np.uint8)
+    for transform in eval_transforms(height, width):
+        image = transform(image)
+    return image
+
+
+def load_classifier(cfg):
+    """A function from a float32 (N, 3, H, W) batch to its logits, for --model_file."""
+    path = cfg.model_file
+    if not path:
+        raise UsageError('--model_file is required: a .ckpt checkpoint or a .mindir export')
+    kind = os.path.splitext(path)[1].lower()
+    if kind not in MODEL_KINDS:
+        raise UsageError(f'--model_file {path} must end in .ckpt or .mindir (ONNX runs in the C++ app)')
+    if kind == '.ckpt':
+        net = network_from_checkpoint(cfg, path)
+        return lambda images: logits(net, images)
+    graph_cell = network_from_mindir(path)
+
+    def classify(images):
+        try:
+            return logits(graph_cell, images)
+        except RuntimeError as error:
+            raise UsageError(f'{path} does not take {cfg.image_height}x{cfg.image_width} images; pass the '
+                             f'--image_height/--image_width it was exported with ({str(error).splitlines()[0]})'
+                             ) from error
+    return classify
+
+
+def top_classes(row, class_names):
+    """'name probability, ...' for the TOP_K most probable classes of one row of logits."""
+    probabilities = np.exp(row - row.max())
+    probabilities /= probabilities.sum()
+    best = np.argsort(-probabilities, kind='stable')[:TOP_K]
+    label = (lambda index: class_names[index]) if class_names else (lambda index: f'class {index}')
+    return ', '.join(f'{label(index)} {probabilities[index]:.3f}' for index in best)
+
+
+def main():
+    cfg = parse_config(__doc__, entry_defaults={'batch_size': 16})
+    class_names = read_class_names(cfg.class_names)
+    if not cfg.image_path:
+        raise UsageError('--image_path is required: an image or a folder of images')
+    images, shown_names = list_images(cfg.image_path)
+    setup_device(cfg)
+    classify = load_classifier(cfg)
+    for start in range(0, len(images), cfg.batch_size):
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width)
+                          for path in images[start:start + cfg.batch_size]])
+        batch_logits = classify(batch)
+        if class_names and len(class_names) != batch_logits.shape[1]:
+            raise UsageError(f'--class_names {cfg.class_names} names {len(class_names)} classes but the model '
+                             f'has {batch_logits.shape[1]}')
+        for name, row in zip(shown_names[start:start + cfg.batch_size], batch_logits):
+            print(f'{name}: {top_classes(row, class_names)}')
+
+
+if __name__ == '__main__':
+    run_main(main)

@@ -1,0 +1,58 @@
+# The steps run_infer_310.sh and run_infer_cpu.sh share (sourced, not run), on top of common.sh.
+# Each step's output goes to a log in $LOG_DIR; a failing step prints the end of its log and ends the
+# script with the step's exit status.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+APP_DIR="$REPO/ascend310_infer"
+APP="$APP_DIR/out/resnet50_bam_infer"
+
+# run_step NAME COMMAND...: run COMMAND with its output in $LOG_DIR/NAME.log.
+run_step() {
+    local name="$1"
+    shift
+    local log="$LOG_DIR/$name.log"
+    echo "[$name] $*"
+    local status=0
+    "$@" >"$log" 2>&1 || status=$?
+    if [ "$status" != 0 ]; then
+        echo "[$name] failed with exit status $status; the end of $log:" >&2
+        tail -n 20 "$log" >&2
+        exit "$status"
+    fi
+}
+
+# existing KIND PATH: PATH made absolute, or a usage error if there is nothing there.
+existing() {
+    [ -e "$2" ] || usage_error "$1 $2 does not exist"
+    absolute "$2"
+}
+
+# positive_integer NAME VALUE: a usage error unless VALUE is a positive whole number.
+positive_integer() {
+    [[ "$2" =~ ^[1-9][0-9]*$ ]] || usage_error "$1 must be a positive integer, got '$2'"
+}
+
+# prepare_output_dir DEFAULT: $OUTPUT_DIR (else DEFAULT) made absolute, with an empty logs/ inside; results
+# of an earlier run are removed, since stale files of another image folder would fail postprocess.
+prepare_output_dir() {
+    OUTPUT_DIR="$(absolute "${OUTPUT_DIR:-$1}")"
+    LOG_DIR="$OUTPUT_DIR/logs"
+    rm -rf "$OUTPUT_DIR/result_Files" "$OUTPUT_DIR/time_Result" "$OUTPUT_DIR/imagenet_label.json" "$LOG_DIR"
+    mkdir -p "$LOG_DIR"
+}
+
+# infer_and_score MODEL DATA HEIGHT WIDTH [APP OPTIONS...]: the app over DATA, the label file, the accuracy.
+infer_and_score() {
+    local model="$1" data="$2" height="$3" width="$4"
+    shift 4
+    local resize
+    resize="$(cd "$REPO" && "$PYTHON" -c "from src.dataset import eval_resize_size; \
+print(eval_resize_size($height, $width))")"
+    run_step infer "$APP" --model_path="$model" --dataset_path="$data" --height="$height" --width="$width" \
+        --resize="$resize" --output_dir="$OUTPUT_DIR" "$@"
+    run_step label "$PYTHON" "$REPO/create_imagenet2012_label.py" --img_path "$data" \
+        --output "$OUTPUT_DIR/imagenet_label.json"
+    run_step acc "$PYTHON" "$REPO/postprocess.py" --result_path "$OUTPUT_DIR/result_Files" \
+        --label_path "$OUTPUT_DIR/imagenet_label.json"
+    cat "$OUTPUT_DIR/time_Result/latency.txt" "$LOG_DIR/acc.log"
+    echo "logs and results: $OUTPUT_DIR"
+}

@@ -1,0 +1,182 @@
+"""The C++ inference app (cpu backend: OpenCV DNN on the ONNX export) and scripts/run_infer_cpu.sh: built with
+CMake, run on real JPEGs, compared with MindSpore on the same inputs, scored like MindSpore."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import NARROW_MODEL, REPO
+from src.config import parse_config
+
+APP_DIR = os.path.join(REPO, 'ascend310_infer')
+APP = os.path.join(APP_DIR, 'out', 'resnet50_bam_infer')
+HEIGHT, WIDTH = 64, 48  # NARROW_MODEL's input
+RESIZE = 73  # src.dataset.eval_resize_size(64, 48)
+NON_SQUARE = {'n00000002/wide.JPEG': (90, 40), 'n00000005/tall.JPEG': (40, 70)}  # (width, height)
+# A photo whose EXIF says "rotate 90 degrees": MindSpore's Decode ignores that, so the app must too.
+EXIF_ROTATED = 'n00000007/rotated.JPEG'
+EXIF_ORIENTATION, ROTATE_90 = 0x0112, 6
+
+
+def run(command, timeout=300, env=None):
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False,
+                          env=dict(os.environ, **(env or {})))
+
+
+@pytest.fixture(scope='module')
+def build_output():
+    result = run(['bash', os.path.join(APP_DIR, 'build.sh')], timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.fixture(scope='module')
+def val_images(tmp_path_factory):
+    """One real photo per class (square 40 x 40 JPEGs) plus two non-square ones and an EXIF-rotated one, in
+    class folders."""
+    from PIL import Image
+
+    from src.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('infer_data')
+    val = build_demo_data(str(root), train_per_class=1, val_per_class=1, image_size=40, seed=5)['val']
+    photo = Image.open(os.path.join(val, 'n00000000', os.listdir(os.path.join(val, 'n00000000'))[0]))
+    for name, size in NON_SQUARE.items():
+        photo.resize(size, Image.BILINEAR).save(os.path.join(val, name), quality=90)
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION] = ROTATE_90
+    photo.resize((60, 40), Image.BILINEAR).save(os.path.join(val, EXIF_ROTATED), quality=90, exif=exif.tobytes())
+    return val
+
+
+def image_files(folder):
+    return sorted(os.path.join(root, name) for root, _, names in os.walk(folder) for name in names)
+
+
+def stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+@pytest.fixture(scope='module')
+def narrow_network(narrow_exports):
+    from src.inference import network_from_checkpoint
+    return network_from_checkpoint(parse_config('test', list(NARROW_MODEL)), narrow_exports.ckpt)
+
+
+@pytest.fixture(scope='module')
+def app_run(build_output, narrow_exports, val_images, tmp_path_factory):
+    output = tmp_path_factory.mktemp('app_run')
+    result = run([APP, f'--model_path={narrow_exports.onnx}', f'--dataset_path={val_images}', f'--height={HEIGHT}',
+                  f'--width={WIDTH}', f'--resize={RESIZE}', f'--output_dir={output}', '--dump_input'])
+    assert result.returncode == 0, result.stderr
+    return output, result.stdout
+
+
+def test_the_build_says_the_ascend_backend_is_left_out(build_output):
+    assert 'Ascend 310 backend: OFF' in build_output
+    assert os.access(APP, os.X_OK)
+
+
+def test_app_writes_one_logits_file_per_image_and_a_latency_report(app_run, val_images):
+    output, stdout = app_run
+    expected = sorted(f'{stem(path)}_0.bin' for path in image_files(val_images))
+    assert sorted(os.listdir(output / 'result_Files')) == expected
+    report = (output / 'time_Result' / 'latency.txt').read_text()
+    assert report in stdout
+    assert f'images: {len(expected)} of 3x{HEIGHT}x{WIDTH}, classes: 10' in report
+    assert re.search(r'inference: average [\d.]+ ms/image, median [\d.]+ ms/image', report)
+
+
+def test_app_preprocesses_like_the_eval_pipeline(app_run, val_images):
+    from src.dataset import eval_transforms
+    output, _ = app_run
+    for path in image_files(val_images):
+        expected = np.fromfile(path, dtype=np.uint8)
+        for transform in eval_transforms(HEIGHT, WIDTH):
+            expected = transform(expected)
+        got = np.fromfile(output / 'input_Files' / f'{stem(path)}.bin', dtype=np.float32)
+        np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=0, atol=1e-5, err_msg=path)
+
+
+def test_app_logits_match_mindspore_on_the_same_input(app_run, val_images, narrow_network):
+    from src.inference import logits
+    output, _ = app_run
+    stems = [stem(path) for path in image_files(val_images)]
+    inputs = np.stack([np.fromfile(output / 'input_Files' / f'{name}.bin', dtype=np.float32) for name in stems])
+    expected = logits(narrow_network, inputs.reshape(len(stems), 3, HEIGHT, WIDTH))
+    got = np.stack([np.fromfile(output / 'result_Files' / f'{name}_0.bin', dtype=np.float32) for name in stems])
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def mindspore_accuracy(network, folder):
+    """Top-1/top-5 of the network over the folder, through the eval transforms, as postprocess formats them."""
+    from src.dataset import eval_transforms
+    from src.image_folder import image_labels
+    from src.inference import logits
+    labels = image_labels(folder)
+    paths = image_files(folder)
+    batch = []
+    for path in paths:
+        image = np.fromfile(path, dtype=np.uint8)
+        for transform in eval_transforms(HEIGHT, WIDTH):
+            image = transform(image)
+        batch.append(image)
+    ranked = np.argsort(-logits(network, np.stack(batch)), axis=1)[:, :5]
+    hits = ranked == np.array([labels[stem(path)] for path in paths])[:, None]
+    return f'{hits[:, 0].mean():.5f}', f'{hits.any(axis=1).mean():.5f}'
+
+
+def script_env(tmp_path):
+    return {'OUTPUT_DIR': str(tmp_path / 'infer'), 'PYTHON': sys.executable}
+
+
+def test_cpu_script_scores_like_mindspore(build_output, narrow_exports, val_images, narrow_network, tmp_path):
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.onnx, val_images,
+                  str(HEIGHT), str(WIDTH)], env=script_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    top1, top5 = mindspore_accuracy(narrow_network, val_images)
+    total = len(image_files(val_images))
+    assert f'Total data: {total}, top1 accuracy: {top1}, top5 accuracy: {top5}.' in result.stdout
+    logs = tmp_path / 'infer' / 'logs'
+    assert sorted(os.listdir(logs)) == ['acc.log', 'build.log', 'infer.log', 'label.log']
+    assert (logs / 'acc.log').read_text().startswith(f'Total data: {total},')
+
+
+def test_cpu_script_stops_at_the_failing_step(build_output, narrow_exports, val_images, tmp_path):
+    # A checkpoint is no ONNX file: the infer step fails, its log is kept, and the script exits non-zero.
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.ckpt, val_images,
+                  str(HEIGHT), str(WIDTH)], env=script_env(tmp_path))
+    assert result.returncode != 0
+    assert '[infer] failed' in result.stderr and 'OpenCV DNN cannot load' in result.stderr
+    assert (tmp_path / 'infer' / 'logs' / 'infer.log').exists()
+    assert '[acc]' not in result.stdout
+
+
+@pytest.mark.parametrize('arguments', [[], ['model.onnx'], ['model.onnx', 'data', '64']])
+def test_cpu_script_prints_its_usage_on_wrong_arguments(arguments):
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), *arguments])
+    assert result.returncode == 2
+    assert result.stderr.startswith('usage: bash scripts/run_infer_cpu.sh ONNX_PATH DATA_PATH')
+
+
+@pytest.mark.parametrize('arguments, status, message', [
+    ([], 2, '--model_path is required'),
+    (['--model_path=m.onnx', '--dataset_path=/no/such/folder'], 2, 'is not a folder'),
+    (['--model_path=m.onnx', '--dataset_path=.', '--height=300'], 2, '--resize (256) must be at least --height'),
+    (['--model_path=m.onnx', '--dataset_path=.', '--width=abc'], 2, '--width must be an integer'),
+    (['--model_path=m.onnx', '--dataset_path=.', '--backend=ascend'], 2, 'ascend backend is not in this build'),
+    (['--model_path=m.onnx', '--dataset_path=.', '--colour=red'], 2, 'unknown option --colour'),
+])
+def test_app_rejects_bad_arguments(build_output, arguments, status, message):
+    result = run([APP, *arguments])
+    assert result.returncode == status
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_app_names_a_model_it_cannot_load(build_output, narrow_exports, val_images, tmp_path):
+    result = run([APP, f'--model_path={narrow_exports.mindir}', f'--dataset_path={val_images}',
+                  f'--output_dir={tmp_path}'])
+    assert result.returncode == 1
+    assert f'OpenCV DNN cannot load {narrow_exports.mindir} (an ONNX export is needed)' in result.stderr
