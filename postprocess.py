@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 
 # The parser of every entry point: errors on one line with exit status 2.
-from src.config import UsageError, _OneLineParser, run_main
+from src.config import OneLineParser, UsageError, run_main
 
 RESULT_SUFFIX = '_0.bin'
 FLOAT32_BYTES = 4
@@ -90,7 +90,7 @@ def accuracy(results, labels, label_path):
 
 
 def main():
-    parser = _OneLineParser(prog=os.path.basename(sys.argv[0]), description=__doc__, allow_abbrev=False)
+    parser = OneLineParser(prog=os.path.basename(sys.argv[0]), description=__doc__, allow_abbrev=False)
     parser.add_argument('--result_path', required=True, help="folder of <image stem>_0.bin logits (the app's "
                                                              "result_Files/)")
     parser.add_argument('--label_path', required=True, help='JSON {image stem: class index}')

@@ -25,3 +25,104 @@ def run_script(*args, timeout=600, env=None, cwd=REPO):
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+# Data: tiny image sets written by the tests from the real Fashion-MNIST photos (Debian's dataset-fashion-mnist).
+
+@pytest.fixture(scope='session')
+def fashion_photos():
+    """(images uint8 (10000, 28, 28), labels (10000,)) of Fashion-MNIST's t10k file."""
+    from src.demo_data import read_fashion_mnist
+    return read_fashion_mnist('t10k')
+
+
+def write_image_folder(root, photos, counts, size=32):
+    """Write root/<class>/<class>_<i>.JPEG for {class folder: image count}, photo i going to the i-th file
+    written (so each file holds a different photo), upscaled to size x size; returns root as a string."""
+    from src.demo_data import encode_jpeg
+    index = 0
+    for class_name, count in counts.items():
+        os.makedirs(os.path.join(root, class_name), exist_ok=True)
+        for _ in range(count):
+            with open(os.path.join(root, class_name, f'{class_name}_{index}.JPEG'), 'wb') as handle:
+                handle.write(encode_jpeg(photos[0][index], size))
+            index += 1
+    return str(root)
+
+
+@pytest.fixture(scope='session')
+def tiny_demo(tmp_path_factory):
+    """A demo set of 4 train and 3 val images per class (40 and 30 images), 32 x 32."""
+    from src.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('tiny_demo')
+    build_demo_data(str(root), train_per_class=4, val_per_class=3, image_size=32, seed=3)
+    return root
+
+
+# Models: a small randomly initialised network and its exports, shared by the export and inference tests.
+
+NARROW_MODEL = ('--num_classes', '10', '--base_width', '16', '--image_height', '64', '--image_width', '48')
+
+
+@pytest.fixture(scope='session')
+def narrow_exports(tmp_path_factory):
+    """A randomly initialised ResNet50-BAM of base width 16 for 10 classes (NARROW_MODEL's settings, 64 x 48
+    inputs) as a checkpoint, exported by export.py to MINDIR and ONNX. Returns a SimpleNamespace of the
+    paths (ckpt, mindir, onnx) and export.py's output per format (stdout)."""
+    from types import SimpleNamespace
+
+    import mindspore as ms
+
+    from src.checkpoint import save_atomically
+    from src.ResNet50_BAM import resnet50_bam
+
+    root = tmp_path_factory.mktemp('narrow_model')
+    ms.set_seed(7)
+    ckpt = save_atomically(resnet50_bam(num_classes=10, base_width=16), str(root / 'narrow.ckpt'))
+    stdout = {}
+    for file_format in ('MINDIR', 'ONNX'):
+        result = run_script('export.py', '--ckpt_file', ckpt, '--file_format', file_format,
+                            '--file_name', str(root / 'narrow'), '--device_target', 'CPU', *NARROW_MODEL)
+        assert result.returncode == 0, result.stderr
+        stdout[file_format] = result.stdout
+    return SimpleNamespace(ckpt=ckpt, mindir=str(root / 'narrow.mindir'), onnx=str(root / 'narrow.onnx'),
+                           stdout=stdout)
+
+
+# Training: a demo set and one short real training run, shared by the training, evaluation and inference tests.
+
+SMALL_NET = ('--num_classes', '10', '--base_width', '8', '--image_height', '32', '--image_width', '32',
+             '--device_target', 'CPU')
+TRAIN_PER_CLASS, VAL_PER_CLASS, BATCH = 120, 30, 32
+STEPS_PER_EPOCH = TRAIN_PER_CLASS * 10 // BATCH
+TRAINED_EPOCHS = 6
+
+
+@pytest.fixture(scope='session')
+def demo_set(tmp_path_factory):
+    """The demo set at TRAIN_PER_CLASS and VAL_PER_CLASS images per class, 32 x 32."""
+    from src.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('demo_set')
+    build_demo_data(str(root), train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS, image_size=32, seed=0)
+    return root
+
+
+def train_args(demo, output_dir, *extra):
+    return ('train.py', '--data_path', str(demo / 'train'), '--val_data_path', str(demo / 'val'),
+            '--batch_size', str(BATCH), '--output_dir', str(output_dir), *SMALL_NET, *extra)
+
+
+def checkpoint(output_dir, epoch):
+    return output_dir / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
+
+
+@pytest.fixture(scope='session')
+def trained_run(demo_set, tmp_path_factory):
+    """(output_dir, CompletedProcess) of train.py: SMALL_NET for TRAINED_EPOCHS epochs on demo_set with
+    validation, a checkpoint per epoch, the newest three kept."""
+    output_dir = tmp_path_factory.mktemp('trained')
+    result = run_script(*train_args(demo_set, output_dir, '--epoch_size', str(TRAINED_EPOCHS), '--lr_init', '0.05',
+                                    '--warmup_epochs', '1', '--run_eval', 'true', '--save_checkpoint_epochs', '1',
+                                    '--keep_checkpoint_max', '3', '--log_interval', '10'))
+    assert result.returncode == 0, result.stderr
+    return output_dir, result

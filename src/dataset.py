@@ -1,0 +1,200 @@
+"""The data pipeline: images of an ImageNet-layout folder (`root/<class>/<image>`, classes indexed by
+sorted folder name) through the original recipe's transforms into batches of float32 (B, 3, H, W) images
+and int32 (B,) labels.
+
+Training:   RandomCropDecodeResize((H, W), scale (0.08, 1), ratio (3/4, 4/3)) -> RandomHorizontalFlip ->
+            RandomColorAdjust(0.4, 0.4, 0.4, 0.1) -> Normalize(ImageNet mean/std x 255) -> HWC2CHW;
+            shuffled, full batches only (the last partial batch is dropped).
+Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the same Normalize -> HWC2CHW,
+            with S = eval_resize_size(H, W) (256 for 224 x 224); every image is scored exactly once.
+
+API
+- create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
+  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08) -> DataSplit: the batched dataset
+  of this shard, its steps per epoch, its image count, the image count of the whole set, the class names and the files
+  skipped as unreadable.
+- check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
+  train/val pair, to run before any work starts.
+- eval_resize_size(height, width) -> S, shared with the C++ inference app and the Python predictor.
+- train_transforms(height, width, crop_min_scale=0.08), eval_transforms(height, width) -> the transform lists,
+  for one image too.
+- resolve_num_workers(requested, num_shards=1) -> the worker count a pipeline runs with.
+Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
+unreadable, class or num_classes mismatch, a set smaller than one training batch) raise
+src.config.UsageError before anything is decoded.
+
+Sharding: training uses MindSpore's DistributedSampler, which gives every shard ceil(N / num_shards)
+images (padding with repeats) so that all devices take the same number of steps. Evaluation gives shard r
+the images r, r + n, r + 2n, ... of the sorted list, unpadded: shards differ by at most one image, a shard
+may be smaller than a batch or empty (it then yields no batches), and the last batch may be partial.
+
+Unreadable files: before the pipeline starts, every file is checked without decoding it
+(src.image_folder.image_problem: a JPEG's header and end marker, a PNG's checksums). Files that would
+fail are left out and reported once (on shard 0) with their count; DataSplit.unreadable lists them all.
+Checking up front rather than at decode time is not a matter of taste here: a JPEG cut off inside its
+header kills MindSpore's decoder with SIGFPE, which no error handling in the pipeline can skip. The check
+costs about 35-45 microseconds a file on one core of the 2-core CI machine: 0.4 s for the 10,000-image
+demo set, under a minute for ImageNet's 1.28 million, once per run.
+
+Workers: num_parallel_workers > 0 is used as given (up to the machine's CPU count, MindSpore's limit); 0
+means the CPUs this process may use divided by num_shards (the shards are taken to share one host), at
+least 1 and at most 8.
+"""
+import logging
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from src.config import UsageError
+from src.image_folder import (check_classes_keep_images, check_num_classes, check_same_classes,
+                              describe_unreadable, read_image_folder, split_readable)
+
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+CROP_SCALE = (0.08, 1.0)  # area fraction of the random crop; the smallest is --crop_min_scale
+CROP_RATIO = (3 / 4, 4 / 3)
+COLOR_JITTER = dict(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+# More workers than this per device stop paying off and crowd out the other devices' pipelines.
+MAX_AUTO_WORKERS = 8
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """A pipeline and what a trainer or evaluator needs to know about it.
+
+    dataset         -- mindspore.dataset.Dataset yielding (image float32 (B, 3, H, W), label int32 (B,))
+    steps_per_epoch -- batches this shard yields per epoch
+    shard_images    -- images this shard yields per epoch (training: steps x batch size, sampler repeats
+                       included; evaluation: its share of the set, each image once)
+    total_images    -- readable images in the whole set, over all shards
+    class_names     -- class folder names; a label is a position in this tuple
+    unreadable      -- (path, reason) of every file of the whole set that was left out
+    """
+    dataset: object
+    steps_per_epoch: int
+    shard_images: int
+    total_images: int
+    class_names: tuple
+    unreadable: tuple
+
+
+def eval_resize_size(height, width):
+    """The shorter side an image is resized to before the centre crop: the recipe's 256 for 224, scaled.
+    256 / 224 = 8 / 7, so the product is never exactly halfway between integers and every language's
+    rounding gives the same S."""
+    return round(max(height, width) * 256 / 224)
+
+
+def resolve_num_workers(requested, num_shards=1):
+    """`requested` if positive; 0 means this process's CPUs shared by the shards (taken to run on one host),
+    at least 1 and at most MAX_AUTO_WORKERS. MindSpore refuses more workers than the machine has CPUs."""
+    cpus = os.cpu_count()
+    if requested > cpus:
+        raise UsageError(f'--num_parallel_workers {requested} is more than the {cpus} CPUs of this machine, '
+                         f'which MindSpore refuses; use at most {cpus}, or 0 to choose from the CPU count')
+    if requested > 0:
+        return requested
+    return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) // num_shards))
+
+
+def train_transforms(height, width, crop_min_scale=CROP_SCALE[0]):
+    """The training transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image."""
+    import mindspore.dataset.vision as vision
+
+    return [
+        vision.RandomCropDecodeResize((height, width), scale=(crop_min_scale, CROP_SCALE[1]), ratio=CROP_RATIO),
+        vision.RandomHorizontalFlip(),
+        vision.RandomColorAdjust(**COLOR_JITTER),
+        vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        vision.HWC2CHW(),
+    ]
+
+
+def eval_transforms(height, width):
+    """The evaluation transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image."""
+    import mindspore.dataset.vision as vision
+
+    return [
+        vision.Decode(),
+        vision.Resize(eval_resize_size(height, width)),  # an int resizes the shorter side, keeping the aspect
+        vision.CenterCrop((height, width)),
+        vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+        vision.HWC2CHW(),
+    ]
+
+
+class _EncodedImages:
+    """Random-access source of (encoded file bytes, int32 label); decoding happens in the C++ transforms."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        path, label = self.samples[index]
+        return np.fromfile(path, dtype=np.uint8), np.int32(label)
+
+
+def _describe_set(training):
+    return 'train set (--data_path)' if training else 'val set (--val_data_path)'
+
+
+def check_train_val(train_path, val_path, num_classes=None):
+    """Class names shared by a train and a val folder; UsageError if either folder is unusable, their classes
+    differ, or `num_classes` (when given) does not match. Lists folders only, so it is quick."""
+    train = read_image_folder(train_path, _describe_set(training=True))
+    val = read_image_folder(val_path, _describe_set(training=False))
+    check_same_classes(train, val)
+    if num_classes is not None:
+        check_num_classes(train, num_classes, _describe_set(training=True))
+    return train.class_names
+
+
+def create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
+                   num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0]):
+    """The pipeline over one image folder for shard `shard_id` of `num_shards` (see the module docstring).
+    For training, `seed` seeds MindSpore's dataset random generator, so the shuffle order and the augmentations
+    repeat from run to run and every shard shuffles alike; the setting is process-wide and also reseeds
+    Python's `random` and `numpy.random`."""
+    import mindspore.dataset as ds
+
+    if not 0 <= shard_id < num_shards:
+        raise ValueError(f'shard_id {shard_id} is outside 0..{num_shards - 1}')
+    workers = resolve_num_workers(num_parallel_workers, num_shards)
+    role = _describe_set(training)
+    folder = read_image_folder(data_path, role)
+    if num_classes is not None:
+        check_num_classes(folder, num_classes, role)
+    samples, unreadable = split_readable(folder.samples)
+    if unreadable and shard_id == 0:
+        logger.warning(describe_unreadable(unreadable, len(folder.samples), data_path))
+    check_classes_keep_images(folder, samples, role)
+
+    if training:
+        per_shard = math.ceil(len(samples) / num_shards)
+        steps = per_shard // batch_size
+        if steps == 0:
+            raise UsageError(f'{role} {data_path} has {len(samples)} readable images, {per_shard} per device: '
+                             f'fewer than one batch of --batch_size {batch_size}; use a smaller --batch_size')
+        ds.config.set_seed(seed)
+        source = ds.GeneratorDataset(_EncodedImages(samples), ['image', 'label'], shuffle=True,
+                                     num_shards=num_shards, shard_id=shard_id, python_multiprocessing=False)
+        transforms = train_transforms(image_height, image_width, crop_min_scale)
+        shard_images = steps * batch_size
+    else:
+        shard = samples[shard_id::num_shards]
+        steps, shard_images = math.ceil(len(shard) / batch_size), len(shard)
+        # MindSpore rejects an empty random-access source; an empty generator yields no batches instead.
+        source_data = _EncodedImages(shard) if shard else (lambda: iter(()))
+        source = ds.GeneratorDataset(source_data, ['image', 'label'], shuffle=False, python_multiprocessing=False)
+        transforms = eval_transforms(image_height, image_width)
+
+    dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    return DataSplit(dataset, steps, shard_images, len(samples), folder.class_names, unreadable)

@@ -1,0 +1,170 @@
+"""Image sets in the ImageNet folder layout, `root/<class>/<image>`: which classes and files they hold,
+which files MindSpore's decoder cannot read, and the `{image stem: class index}` label map.
+
+Classes are indexed by their sorted folder names, so the same folders give the same labels everywhere:
+training, evaluation, the label file of the inference flow. Hidden entries (names starting with '.') are
+ignored; every other file in a class folder is taken for an image. Nothing here imports MindSpore, so
+the label script and the checks of a command line stay fast.
+"""
+import os
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from src.config import UsageError
+
+# Formats MindSpore's Decode reads (by content, not by file extension); GIF and WEBP need PIL and are not used.
+DECODABLE_FORMATS = ('JPEG', 'MPO', 'PNG', 'BMP', 'TIFF', 'PPM')
+JPEG_FORMATS = ('JPEG', 'MPO')  # MPO: a JPEG with further pictures appended, as some cameras write
+JPEG_END_OF_IMAGE = b'\xff\xd9'
+# Writers may pad a JPEG after its end-of-image marker; a truncated file has no marker at all (inside the
+# entropy-coded data 0xFF is always followed by 0x00 or a restart marker, so FF D9 there means the end).
+JPEG_TAIL_BYTES = 1024
+LISTED_PROBLEMS = 10
+
+
+@dataclass(frozen=True)
+class ImageFolder:
+    """The classes (sorted folder names; label = position) and `(path, label)` of every image, in class
+    order and by file name within a class."""
+    root: str
+    class_names: tuple
+    samples: tuple
+
+
+def _visible_entries(path):
+    return sorted((entry for entry in os.scandir(path) if not entry.name.startswith('.')),
+                  key=lambda entry: entry.name)
+
+
+def read_image_folder(path, what='image set'):
+    """List `path`, raising UsageError (naming `what`, e.g. 'train set (--data_path)') when it is missing,
+    holds no class folders, or has a class folder without images."""
+    if not os.path.exists(path):
+        raise UsageError(f'{what} {path} does not exist')
+    if not os.path.isdir(path):
+        raise UsageError(f'{what} {path} is a file; give the folder that holds one folder per class')
+    entries = _visible_entries(path)
+    class_dirs = [entry for entry in entries if entry.is_dir()]
+    if not class_dirs:
+        loose_files = sum(entry.is_file() for entry in entries)
+        found = f'{loose_files} files but no folders' if loose_files else 'nothing'
+        raise UsageError(f'{what} {path} holds {found}; expected one folder per class with the images inside '
+                         f'(root/<class>/<image>); a flat folder of images must first be sorted into class folders')
+    samples = []
+    for label, class_dir in enumerate(class_dirs):
+        images = [entry.path for entry in _visible_entries(class_dir.path) if entry.is_file()]
+        if not images:
+            raise UsageError(f'{what} {path}: class folder {class_dir.name} holds no images; '
+                             f'remove it or add its images')
+        samples.extend((image, label) for image in images)
+    return ImageFolder(path, tuple(entry.name for entry in class_dirs), tuple(samples))
+
+
+def check_num_classes(folder, num_classes, what='image set'):
+    """UsageError unless the folder has exactly `num_classes` classes, saying which value to pass."""
+    if num_classes != len(folder.class_names):
+        raise UsageError(f'--num_classes is {num_classes} but {what} {folder.root} has '
+                         f'{len(folder.class_names)} class folders; pass --num_classes {len(folder.class_names)}')
+
+
+def check_same_classes(train, val):
+    """UsageError unless two folders have the same class folder names (the labels would otherwise differ)."""
+    if train.class_names == val.class_names:
+        return
+    only_train = sorted(set(train.class_names) - set(val.class_names))
+    only_val = sorted(set(val.class_names) - set(train.class_names))
+    differences = [f'{len(names)} only in {folder.root} ({_some(names)})'
+                   for names, folder in ((only_train, train), (only_val, val)) if names]
+    raise UsageError(f'the val set has other classes than the train set: {"; ".join(differences)}; '
+                     f'both need the same class folders for the labels to agree')
+
+
+def _some(names, limit=3):
+    return ', '.join(names[:limit]) + (f' and {len(names) - limit} more' if len(names) > limit else '')
+
+
+def image_problem(path):
+    """Why MindSpore's decoder would fail on (or be killed by) this file, or None if it can read it.
+
+    The check is cheap where it matters: a JPEG's header is parsed and its end-of-image marker looked
+    for, which catches empty, truncated and non-image files without decoding; a PNG's chunk checksums
+    are verified up to its end chunk, also without decoding. Only rarer formats without an end marker
+    (BMP, TIFF, PPM) are decoded in full. Damage inside a JPEG's compressed data is not detected: the
+    decoder fills it in with a warning and carries on.
+    """
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return 'empty file'
+        with open(path, 'rb') as handle:
+            with Image.open(handle) as image:  # parses the header only
+                kind, (width, height) = image.format, image.size
+                if kind not in DECODABLE_FORMATS:
+                    return f'{kind} image; MindSpore decodes {", ".join(DECODABLE_FORMATS)}'
+                if not width or not height:
+                    return f'{kind} header says {width}x{height} pixels'
+                if kind == 'PNG':
+                    image.verify()
+                elif kind not in JPEG_FORMATS:
+                    image.load()
+            if kind in JPEG_FORMATS:
+                handle.seek(max(0, size - JPEG_TAIL_BYTES))
+                if JPEG_END_OF_IMAGE not in handle.read():
+                    return 'truncated JPEG (no end-of-image marker)'
+    except UnidentifiedImageError:
+        return 'not an image (content of no known image format)'
+    # Damaged files and unreadable ones surface as several exception types (OSError, SyntaxError, ValueError,
+    # struct errors, ...); any of them means the file cannot be used, and the reason is reported.
+    except Exception as error:  # pylint: disable=broad-except
+        return f'cannot be read as an image ({str(error) or type(error).__name__})'
+    return None
+
+
+def split_readable(samples):
+    """(readable samples, ((path, reason), ...) of the unreadable ones), both in the given order."""
+    readable, unreadable = [], []
+    for path, label in samples:
+        problem = image_problem(path)
+        if problem is None:
+            readable.append((path, label))
+        else:
+            unreadable.append((path, problem))
+    return tuple(readable), tuple(unreadable)
+
+
+def check_classes_keep_images(folder, readable, what='image set'):
+    """UsageError if some class has no readable image left: a class without examples cannot be learnt or
+    scored, so it is as unusable as an empty class folder."""
+    kept = {label for _, label in readable}
+    lost = [name for label, name in enumerate(folder.class_names) if label not in kept]
+    if lost:
+        raise UsageError(f'{what} {folder.root}: no image of class folder {_some(lost)} can be decoded; '
+                         f'replace the broken files or remove the class')
+
+
+def describe_unreadable(unreadable, total, root):
+    """One line naming the skipped files (the first few) and their count."""
+    listed = '; '.join(f'{os.path.relpath(path, root)}: {reason}' for path, reason in unreadable[:LISTED_PROBLEMS])
+    more = f'; and {len(unreadable) - LISTED_PROBLEMS} more' if len(unreadable) > LISTED_PROBLEMS else ''
+    return f'skipped {len(unreadable)} of {total} files in {root} that cannot be decoded: {listed}{more}'
+
+
+def image_labels(path, what='image folder'):
+    """{image file name without extension: class index} of a class-folder set, the label file the inference
+    flow reads (its result files are named after the image stems). UsageError on a bad layout or when two
+    images share a stem, which would make their labels ambiguous."""
+    folder = read_image_folder(path, what)
+    labels, first_seen = {}, {}
+    duplicates = []
+    for image, label in folder.samples:
+        stem = os.path.splitext(os.path.basename(image))[0]
+        if stem in labels:
+            duplicates.append(f'{os.path.relpath(first_seen[stem], path)} and {os.path.relpath(image, path)}')
+        else:
+            labels[stem] = label
+            first_seen[stem] = image
+    if duplicates:
+        raise UsageError(f'{len(duplicates)} images in {path} share their file name (without extension) with '
+                         f'another ({_some(duplicates, 2)}); labels are keyed by that name, so rename them')
+    return labels
