@@ -180,3 +180,23 @@ def test_app_names_a_model_it_cannot_load(build_output, narrow_exports, val_imag
                   f'--output_dir={tmp_path}'])
     assert result.returncode == 1
     assert f'OpenCV DNN cannot load {narrow_exports.mindir} (an ONNX export is needed)' in result.stderr
+
+
+def test_app_and_postprocess_agree_with_eval_on_a_trained_checkpoint(build_output, trained_run, demo_set, tmp_path):
+    """The whole deployment flow on a checkpoint trained in the tests: eval.py's top-1 on the val folder, and
+    export -> C++ app -> postprocess on the same folder, within one point."""
+    from conftest import SMALL_NET, TRAINED_EPOCHS, checkpoint, run_script
+    ckpt = str(checkpoint(trained_run[0], TRAINED_EPOCHS))
+    evaluated = run_script('eval.py', '--checkpoint_path', ckpt, '--val_data_path', str(demo_set / 'val'),
+                           '--output_dir', str(tmp_path / 'eval'), *SMALL_NET)
+    assert evaluated.returncode == 0, evaluated.stderr
+    eval_top1 = float(re.search(r'top1 (\d\.\d+)', evaluated.stdout).group(1))
+    exported = run_script('export.py', '--ckpt_file', ckpt, '--file_format', 'ONNX', '--file_name',
+                          str(tmp_path / 'trained'), *SMALL_NET)
+    assert exported.returncode == 0, exported.stderr
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), str(tmp_path / 'trained.onnx'),
+                  str(demo_set / 'val'), '32', '32'], env=script_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    app_top1 = float(re.search(r'top1 accuracy: (\d\.\d+)', result.stdout).group(1))
+    assert eval_top1 > 0.3  # trained, so the comparison means something
+    assert abs(app_top1 - eval_top1) <= 0.01

@@ -10,26 +10,19 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, run_script
+from conftest import (REPO, SMALL_NET, STEPS_PER_EPOCH, TRAIN_PER_CLASS, VAL_PER_CLASS, checkpoint, run_script,
+                      train_args)
 from src.lr_schedule import cosine_annealing_lr
-
-SMALL_NET = ('--num_classes', '10', '--base_width', '8', '--image_height', '32', '--image_width', '32',
-             '--device_target', 'CPU')
-TRAIN_PER_CLASS, VAL_PER_CLASS, BATCH = 120, 30, 32
-STEPS_PER_EPOCH = TRAIN_PER_CLASS * 10 // BATCH
 
 
 @pytest.fixture(scope='module')
-def demo(tmp_path_factory):
-    from src.demo_data import build_demo_data
-    root = tmp_path_factory.mktemp('demo')
-    build_demo_data(str(root), train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS, image_size=32, seed=0)
-    return root
+def demo(demo_set):
+    return demo_set
 
 
-def train_args(demo, output_dir, *extra):
-    return ('train.py', '--data_path', str(demo / 'train'), '--val_data_path', str(demo / 'val'),
-            '--batch_size', str(BATCH), '--output_dir', str(output_dir), *SMALL_NET, *extra)
+@pytest.fixture(scope='module')
+def converged_run(trained_run):
+    return trained_run
 
 
 def read_csv(path):
@@ -40,20 +33,6 @@ def read_csv(path):
 def load(path):
     import mindspore as ms
     return ms.load_checkpoint(str(path))
-
-
-def checkpoint(output_dir, epoch):
-    return output_dir / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
-
-
-@pytest.fixture(scope='module')
-def converged_run(demo, tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp('converged')
-    result = run_script(*train_args(demo, output_dir, '--epoch_size', '6', '--lr_init', '0.05', '--warmup_epochs',
-                                    '1', '--run_eval', 'true', '--save_checkpoint_epochs', '1',
-                                    '--keep_checkpoint_max', '3', '--log_interval', '10'))
-    assert result.returncode == 0, result.stderr
-    return output_dir, result
 
 
 def test_a_short_run_converges_far_above_chance(converged_run):
