@@ -4,7 +4,8 @@ precision, checkpoints, resume, and validation while training.
   python train.py --data_path TRAIN_DIR [--val_data_path VAL_DIR --run_eval true] [--device_target auto]
   python train.py ... --resume OUTPUT_DIR/ckpt/train_resnet50_bam_imagenet-4_312.ckpt
 Data-parallel runs start through scripts/run_distribute_train*.sh, which add --run_distribute true.
-Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv and the best checkpoint.
+Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv, the best checkpoint and, at the end,
+training_curves.png (src/plots.py).
 """
 import os
 import sys
@@ -30,6 +31,7 @@ def main():
     from src.evaluation import ValidationCallback
     from src.lr_schedule import cosine_annealing_lr
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
+    from src.plots import draw_after_training
     from src.ResNet50_BAM import resnet50_bam
     from src.training import BatchNormStatisticsSync, amp_level, build_train_network
 
@@ -96,6 +98,7 @@ def main():
         print(f'rank {device.rank} parameter digest {parameter_digest(net)}', flush=True)
     if device.is_main:
         print(f'done: checkpoints in {checkpoint_dir}, metrics in {cfg.output_dir}', flush=True)
+        draw_after_training(cfg.output_dir)
 
 
 if __name__ == '__main__':

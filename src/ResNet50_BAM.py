@@ -181,6 +181,18 @@ class ResNet50BAM(nn.Cell):
         x = self.layer4(x)
         return self.fc(x.mean(axis=(2, 3)))
 
+    def spatial_attention_maps(self, x):
+        """Ms(F) of bam1, bam2 and bam3: each spatial gate's (N, 1, H/4, W/4), (N, 1, H/8, W/8) and
+        (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`.
+        Runs the stages up to bam3 in construct's order; for attention-map pictures, not for training."""
+        maps = []
+        x = self.stem(x)
+        for layer, bam in ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3)):
+            x = layer(x)
+            maps.append(bam.spatial_att(x))
+            x = bam(x)
+        return maps
+
 
 def resnet50_bam(num_classes=1000, base_width=64, fusion='product'):
     """ResNet50-BAM. `fusion`: 'product' (official code, 77.2% top-1 port) or 'sum' (the paper's equation).

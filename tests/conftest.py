@@ -19,6 +19,14 @@ def cpu_device():
     ms.set_context(mode=ms.PYNATIVE_MODE)
 
 
+def one_line_error(result):
+    """The one stderr line of an entry point that refused its input with exit status 2."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def run_script(*args, timeout=600, env=None, cwd=REPO):
     """Run a repository entry point (`python <args>`) in a subprocess; returns the CompletedProcess."""
     import subprocess

@@ -11,7 +11,7 @@ ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 
                  'device_id', 'keep_checkpoint_max', 'checkpoint_path', 'use_label_smooth',
                  'label_smooth_factor', 'lr_scheduler', 'T_max', 'eta_min', 'warmup_epochs', 'loss_scale',
                  'is_dynamic_loss_scale', 'use_dataset_sink')
-ENTRY_POINTS = ('train.py', 'eval.py', 'export.py')
+ENTRY_POINTS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py')
 
 
 def test_defaults_carry_the_original_keys_and_recipe():

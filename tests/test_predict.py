@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import NARROW_MODEL, run_script
+from conftest import NARROW_MODEL, one_line_error, run_script
 from src.config import parse_config
 
 LINE = re.compile(r'^(?P<image>.+): (?P<classes>.+)$')
@@ -71,13 +71,6 @@ def test_a_folder_from_a_mindir_skips_what_is_not_an_image(narrow_exports, demo,
     assert all(len(classes) == 5 and all(name.startswith('class ') for name, _ in classes)
                for classes in found.values())
     assert 'skipped 1 of 4 files' in result.stdout and 'notes.txt' in result.stdout
-
-
-def one_line_error(result):
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_inputs_are_checked_before_the_model_loads(narrow_exports, demo, tmp_path):
