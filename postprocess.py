@@ -7,7 +7,6 @@ FILE is the JSON {image stem: class index} that create_imagenet2012_label.py wri
 folder. Every result needs a label and every label a result. Prints
   Total data: N, top1 accuracy: x, top5 accuracy: y.
 """
-import json
 import os
 import sys
 from collections import Counter
@@ -15,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 # The parser of every entry point: errors on one line with exit status 2.
-from src.config import OneLineParser, UsageError, run_main
+from src.config import OneLineParser, UsageError, read_json, run_main
 
 RESULT_SUFFIX = '_0.bin'
 FLOAT32_BYTES = 4
@@ -30,13 +29,7 @@ def _some(names):
 
 def read_labels(path):
     """{image stem: class index} from the label file, or a UsageError saying what is wrong with it."""
-    if not os.path.isfile(path):
-        raise UsageError(f'label file {path} does not exist (make it with create_imagenet2012_label.py)')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            labels = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f'label file {path} is not JSON ({error})') from error
+    labels = read_json(path, 'label file', ' (make it with create_imagenet2012_label.py)')
     if not isinstance(labels, dict) or not labels:
         raise UsageError(f'label file {path} must be a non-empty JSON object {{image stem: class index}}')
     bad = [stem for stem, label in labels.items() if isinstance(label, bool) or not isinstance(label, int) or label < 0]

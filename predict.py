@@ -14,12 +14,11 @@ by class index. Without it classes print as indices. One line per image:
   <image>: <class> <probability>, ... (five classes, most probable first)
 Files in a folder that are not decodable images are skipped and reported.
 """
-import json
 import os
 
 import numpy as np
 
-from src.config import UsageError, parse_config, run_main
+from src.config import UsageError, parse_config, read_json, run_main
 from src.dataset import eval_transforms
 from src.device import setup_device
 from src.image_folder import describe_unreadable, image_problem, split_readable
@@ -33,13 +32,7 @@ def read_class_names(path):
     """Class names by index from --class_names, or None when it is not given."""
     if not path:
         return None
-    if not os.path.isfile(path):
-        raise UsageError(f'--class_names {path} does not exist')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            mapping = json.load(handle)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f'--class_names {path} is not JSON ({error})') from error
+    mapping = read_json(path, '--class_names')
     # Training indexes classes by sorted folder name, so a folder -> name mapping gives names by index.
     names = [mapping[folder] for folder in sorted(mapping)] if isinstance(mapping, dict) else mapping
     if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):

@@ -1,10 +1,12 @@
 # Shared by the scripts in this folder (sourced, not run).
 # REPO: the repository root, whatever the caller's working directory.
-# PYTHON: $PYTHON if set, else the repository's .venv, else python3; its folder goes first on PATH so that
-# launchers which start `python` themselves (msrun, mpirun) start the same interpreter.
+# PYTHON: $PYTHON if set, else the virtual environment scripts/setup_env.sh makes ($VENV, default .venv),
+# else python3; its folder goes first on PATH so that launchers which start `python` themselves (msrun,
+# mpirun) start the same interpreter.
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -z "${PYTHON:-}" ]; then
-    if [ -x "$REPO/.venv/bin/python" ]; then PYTHON="$REPO/.venv/bin/python"; else PYTHON=python3; fi
+    venv="${VENV:-$REPO/.venv}"
+    if [ -x "$venv/bin/python" ]; then PYTHON="$venv/bin/python"; else PYTHON=python3; fi
 fi
 PYTHON="$(command -v "$PYTHON")" || { echo "error: Python interpreter ${PYTHON} not found" >&2; exit 2; }
 export PATH="$(dirname "$PYTHON"):$PATH"
@@ -57,4 +59,40 @@ run_logged() {
     mkdir -p "$(dirname "$log")"
     echo "[run] $* (log: $log)"
     (cd "$REPO" && "$@") 2>&1 | tee "$log"
+}
+
+# standalone_train TARGET DEVICE_ID DATA_PATH [train.py options]: training on one device of TARGET, logged to
+# OUTPUT_DIR/logs/train.log.
+standalone_train() {
+    local target="$1"; shift
+    [ $# -ge 2 ] || usage_error "need DEVICE_ID and DATA_PATH"
+    local device_id="$1" data_path
+    data_path="$(absolute "$2")"; shift 2
+    [[ "$device_id" =~ ^[0-9]+$ ]] || usage_error "DEVICE_ID must be a non-negative integer, got '$device_id'"
+    run_logged "$(output_dir_of "$@")/logs/train.log" "$PYTHON" train.py --device_target "$target" \
+        --device_id "$device_id" --data_path "$data_path" "$@"
+}
+
+# local_distribute_train TARGET COUNT_NAME COUNT DATA_PATH [train.py options]: data-parallel training with COUNT
+# processes of this machine (COUNT_NAME names COUNT in messages).
+local_distribute_train() {
+    local target="$1" count_name="$2"; shift 2
+    [ $# -ge 2 ] || usage_error "need $count_name and DATA_PATH"
+    local count="$1" data_path
+    data_path="$(absolute "$2")"; shift 2
+    [[ "$count" =~ ^[1-9][0-9]*$ ]] || usage_error "$count_name must be a positive integer, got '$count'"
+    msrun_train "$count" "$(output_dir_of "$@")" -- --device_target "$target" --data_path "$data_path" "$@"
+}
+
+# evaluate TARGET CHECKPOINT_PATH VAL_DATA_PATH [DEVICE_ID] [eval.py options]: eval.py on one device of TARGET,
+# logged to OUTPUT_DIR/logs/eval.log.
+evaluate() {
+    local target="$1"; shift
+    [ $# -ge 2 ] || usage_error "need CHECKPOINT_PATH and VAL_DATA_PATH"
+    local checkpoint_path data_path device_id=0
+    checkpoint_path="$(absolute "$1")"; data_path="$(absolute "$2")"; shift 2
+    if [ $# -gt 0 ] && [[ "$1" != --* ]]; then device_id="$1"; shift; fi
+    [[ "$device_id" =~ ^[0-9]+$ ]] || usage_error "DEVICE_ID must be a non-negative integer, got '$device_id'"
+    run_logged "$(output_dir_of "$@")/logs/eval.log" "$PYTHON" eval.py --device_target "$target" \
+        --device_id "$device_id" --checkpoint_path "$checkpoint_path" --val_data_path "$data_path" "$@"
 }

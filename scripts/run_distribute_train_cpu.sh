@@ -4,7 +4,4 @@
 set -euo pipefail
 USAGE="bash scripts/run_distribute_train_cpu.sh WORKER_NUM DATA_PATH [train.py options ...]"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-[ $# -ge 2 ] || usage_error "need WORKER_NUM and DATA_PATH"
-workers="$1"; data_path="$(absolute "$2")"; shift 2
-[[ "$workers" =~ ^[1-9][0-9]*$ ]] || usage_error "WORKER_NUM must be a positive integer, got '$workers'"
-msrun_train "$workers" "$(output_dir_of "$@")" -- --device_target CPU --data_path "$data_path" "$@"
+local_distribute_train CPU WORKER_NUM "$@"

@@ -4,7 +4,4 @@
 set -euo pipefail
 USAGE="bash scripts/run_distribute_train_gpu.sh DEVICE_NUM DATA_PATH [train.py options ...]"
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-[ $# -ge 2 ] || usage_error "need DEVICE_NUM and DATA_PATH"
-devices="$1"; data_path="$(absolute "$2")"; shift 2
-[[ "$devices" =~ ^[1-9][0-9]*$ ]] || usage_error "DEVICE_NUM must be a positive integer, got '$devices'"
-msrun_train "$devices" "$(output_dir_of "$@")" -- --device_target GPU --data_path "$data_path" "$@"
+local_distribute_train GPU DEVICE_NUM "$@"

@@ -5,9 +5,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/setup_env.sh" --test
 cd "$repo"
-echo "[tests] .venv/bin/python -m pytest $*"
+python="${VENV:-$repo/.venv}/bin/python"
+echo "[tests] $python -m pytest $*"
 status=0
-.venv/bin/python -m pytest "$@" || status=$?
+"$python" -m pytest "$@" || status=$?
 if [ "$status" = 5 ]; then
     echo "[tests] no tests collected"
     exit 0

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up everything the repository needs on a Debian machine, idempotently:
-#   Debian packages (demo data, C++ inference app toolchain) and a Python virtual environment .venv
-#   with requirements.txt (and requirements-test.txt with --test).
+#   Debian packages (demo data, C++ inference app toolchain) and a Python virtual environment ($VENV,
+#   default .venv in the repository) with requirements.txt (and requirements-test.txt with --test).
 # Usage: bash scripts/setup_env.sh [--test]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python3}"
+venv="${VENV:-$repo/.venv}"
 debian_packages=(dataset-fashion-mnist libopencv-dev cmake g++ make)
 
 missing=()
@@ -23,11 +24,11 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x "$repo/.venv/bin/python" ]; then
-    echo "[setup] creating the virtual environment $repo/.venv"
-    "$python" -m venv "$repo/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "[setup] creating the virtual environment $venv"
+    "$python" -m venv "$venv"
 fi
 requirements=(-r "$repo/requirements.txt")
 [ "${1:-}" = --test ] && requirements+=(-r "$repo/requirements-test.txt")
 echo "[setup] installing Python packages (${requirements[*]})"
-"$repo/.venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "${requirements[@]}"

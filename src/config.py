@@ -177,6 +177,18 @@ def parse_config(description, argv=None, prog=None, entry_defaults=None):
     return cfg
 
 
+def read_json(path, what, missing_hint=''):
+    """The content of a JSON file the user named; UsageError if it is missing or not JSON. `what` names the file
+    in messages (e.g. '--class_names FILE'); `missing_hint` says how to make it."""
+    if not os.path.isfile(path):
+        raise UsageError(f'{what} {path} does not exist{missing_hint}')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            return json.load(handle)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f'{what} {path} is not JSON ({error})') from error
+
+
 def run_main(main):
     """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2."""
     try:
