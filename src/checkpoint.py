@@ -72,8 +72,12 @@ def save_atomically(save_obj, path, append_dict=None):
     os.makedirs(directory, exist_ok=True)
     # Hidden, and ending in .ckpt because save_checkpoint appends that suffix otherwise.
     partial = os.path.join(directory, f'.partial-{os.path.basename(path)}')
-    ms.save_checkpoint(save_obj, partial, append_dict=append_dict)
-    os.replace(partial, path)
+    try:
+        ms.save_checkpoint(save_obj, partial, append_dict=append_dict)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
     return path
 
 
