@@ -111,6 +111,19 @@ class BAM(nn.Cell):
         return x * (1 + ops.sigmoid(self.attention(x)))
 
 
+class ZeroBorder(nn.Cell):
+    """A border of one zero around H and W. Written as zero slices concatenated to the input because MindSpore's
+    CPU Pad kernels are slow (nn.Pad: 0.35 s, ops.pad: 0.16 s on the 16 x 64 x 112 x 112 stem map, this: 0.016 s).
+    The zeros are `slice * 0` (the input is a finite ReLU output) rather than `zeros_like(slice)`: ONNX export folds
+    zeros_like into a constant of the example's batch, which breaks the file's dynamic batch."""
+
+    def construct(self, x):
+        column = x[:, :, :, :1] * 0
+        x = ops.cat((column, x, column), axis=3)
+        row = x[:, :, :1, :] * 0
+        return ops.cat((row, x, row), axis=2)
+
+
 class Bottleneck(nn.Cell):
     """1x1 reduce, 3x3 (carrying the stride), 1x1 expand; projection shortcut when the shape changes."""
 
@@ -153,7 +166,7 @@ class ResNet50BAM(nn.Cell):
         self.bn1 = nn.BatchNorm2d(base_width)
         self.relu = nn.ReLU()
         # Inputs are >= 0 after the ReLU: zero padding equals the official -inf padding, and exports.
-        self.maxpool = nn.SequentialCell([nn.Pad(((0, 0), (0, 0), (1, 1), (1, 1))), nn.MaxPool2d(3, 2, pad_mode='valid')])
+        self.maxpool = nn.SequentialCell([ZeroBorder(), nn.MaxPool2d(3, 2, pad_mode='valid')])
 
         channels = base_width
         stages = []

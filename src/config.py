@@ -72,6 +72,11 @@ SETTINGS = {
     'image_path': ('', '(new) predict.py: an image, or a folder whose images (also in sub-folders) to classify'),
     'class_names': ('', '(new) predict.py: JSON {class folder: readable name} or [name of class 0, ...]; '
                         'empty prints class indices'),
+    # benchmark (benchmark.py)
+    'bench_steps': (5, '(new) benchmark.py: timed steps (data pipeline: epochs) per figure; the median is reported'),
+    'bench_warmup': (2, '(new) benchmark.py: untimed steps after the first, compiling, call'),
+    'bench_pipeline_images': (256, '(new) benchmark.py: ImageNet-sized JPEGs per epoch of the data-pipeline figure'),
+    'bench_output': ('./output/benchmark.json', '(new) benchmark.py: JSON result file'),
 }
 
 CHOICES = {
@@ -84,8 +89,9 @@ CHOICES = {
 }
 
 POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
-            'eval_interval', 'log_interval', 'lr_init', 'loss_scale')
-NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed')
+            'eval_interval', 'log_interval', 'lr_init', 'loss_scale', 'bench_steps', 'bench_pipeline_images')
+NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed',
+                'bench_warmup')
 MIN_IMAGE_SIZE = 32
 
 

@@ -1,4 +1,7 @@
-"""Device set-up: 'auto' never crashes, unavailable devices are refused clearly, the CPU ISA cap works."""
+"""Device set-up: 'auto' never crashes, unavailable devices are refused clearly, the CPU ISA cap works, and
+data-parallel CPU workers get their own CPUs and fused all-reduce."""
+import os
+import sys
 import textwrap
 
 import mindspore as ms
@@ -6,7 +9,7 @@ import pytest
 
 from conftest import REPO, run_script
 from src.config import UsageError
-from src.device import resolve_target
+from src.device import resolve_target, worker_cpus
 
 
 def accelerators():
@@ -68,3 +71,85 @@ def test_distributed_without_a_launcher_is_a_clear_error():
     result = run_script('train.py', '--run_distribute', 'true', '--device_target', 'CPU', timeout=120)
     assert result.returncode == 2
     assert 'needs a launcher (msrun, mpirun or a rank table)' in result.stderr
+
+
+# Data-parallel CPU workers: each gets its own share of the CPUs, and all-reduce fusion is on.
+
+@pytest.mark.parametrize('cpus, rank, workers, expected', [
+    ([0, 1], 0, 2, [0]),
+    ([0, 1], 1, 2, [1]),
+    ([0, 1, 2, 3, 4, 5, 6, 7], 1, 2, [4, 5, 6, 7]),
+    ([0, 1, 2, 3, 4], 2, 3, [2]),    # the fifth CPU is left over rather than given to one worker
+    ([0, 1], 2, 3, [0]),             # more workers than CPUs: one CPU each, shared round-robin
+])
+def test_each_worker_gets_an_equal_share_of_the_cpus(cpus, rank, workers, expected):
+    assert worker_cpus(cpus, rank, workers) == expected
+
+
+BIND_PROBE = textwrap.dedent('''
+    import os, sys
+    sys.path.insert(0, {repo!r})
+    from src.device import bind_data_parallel_worker
+    print('bound', bind_data_parallel_worker(), 'cpus', sorted(os.sched_getaffinity(0)))
+''')
+
+
+def bind_probe(env, preexec_fn=None):
+    import subprocess
+    clean = {key: value for key, value in os.environ.items() if key not in ('DEVICE_ID', 'MS_WORKER_NUM')}
+    result = subprocess.run([sys.executable, '-c', BIND_PROBE.format(repo=REPO)], env=dict(clean, **env),
+                            capture_output=True, text=True, timeout=60, check=False, preexec_fn=preexec_fn)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+MACHINE_CPUS = sorted(os.sched_getaffinity(0))
+needs_two_cpus = pytest.mark.skipif(len(MACHINE_CPUS) < 2 or len(MACHINE_CPUS) < os.cpu_count(),
+                                    reason='needs 2 CPUs and a process not bound to part of the machine')
+
+
+@needs_two_cpus
+def test_an_msrun_worker_binds_itself_to_its_share():
+    share = worker_cpus(MACHINE_CPUS, 1, 2)
+    assert bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2'}) == f'bound {share} cpus {share}'
+
+
+@needs_two_cpus
+def test_a_users_own_binding_is_kept():
+    def bind_to_first_cpu():
+        os.sched_setaffinity(0, MACHINE_CPUS[:1])
+    output = bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2'}, preexec_fn=bind_to_first_cpu)
+    assert output == f'bound None cpus {MACHINE_CPUS[:1]}'
+
+
+def test_a_process_without_a_launcher_or_alone_is_not_bound():
+    assert bind_probe({}) == f'bound None cpus {MACHINE_CPUS}'
+    assert bind_probe({'DEVICE_ID': '0', 'MS_WORKER_NUM': '1'}) == f'bound None cpus {MACHINE_CPUS}'
+
+
+GROUP_PROBE = textwrap.dedent('''
+    import os, sys
+    sys.path.insert(0, {repo!r})
+    from src.config import parse_config
+    from src.device import setup_device
+    device = setup_device(parse_config('probe', ['--device_target', 'CPU', '--run_distribute', 'true']))
+    # The public getter reports the fusion settings but not whether fusion is on.
+    from mindspore.parallel._auto_parallel_context import auto_parallel_context
+    print('rank', device.rank, 'of', device.group_size, 'cpus', sorted(os.sched_getaffinity(0)),
+          'fusion', auto_parallel_context().get_enable_all_reduce_fusion())
+''')
+
+
+@needs_two_cpus
+def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
+    probe = tmp_path / 'probe.py'
+    probe.write_text(GROUP_PROBE.format(repo=REPO))
+    logs = tmp_path / 'logs'
+    result = run_script('-c', 'import sys; from mindspore.parallel.cluster.run import main; sys.exit(main())',
+                        '--worker_num=2', '--local_worker_num=2', f'--master_port={20000 + os.getpid() % 20000}',
+                        f'--log_dir={logs}', '--join=True', str(probe), timeout=300,
+                        env={'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}'})
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rank in (0, 1):
+        log = (logs / f'worker_{rank}.log').read_text()
+        assert f'rank {rank} of 2 cpus {worker_cpus(MACHINE_CPUS, rank, 2)} fusion True' in log, log[-2000:]

@@ -1,0 +1,73 @@
+"""benchmark.py: a real run at a tiny size reports every figure in its table and its JSON; misuse fails on one line."""
+import json
+
+import pytest
+
+from conftest import run_script
+
+TINY = ('--device_target', 'CPU', '--batch_size', '2', '--image_height', '32', '--image_width', '32',
+        '--num_classes', '10', '--base_width', '8', '--bench_steps', '2', '--bench_warmup', '1',
+        '--bench_pipeline_images', '8')
+MODEL_FIGURES = ('images_per_s', 'step_s_median', 'first_call_s', 'gflop_per_s', 'fraction_of_matmul_bound',
+                 'peak_rss_mib')
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp('benchmark') / 'result.json'
+    result = run_script('benchmark.py', *TINY, '--bench_output', str(output), timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(output.read_text())
+
+
+def test_json_has_every_figure(tiny_run):
+    _, report = tiny_run
+    assert report['matmul_bound_gflop_per_s'] > 0
+    assert report['forward_gflop_per_image'] > 0
+    for phase in ('training', 'inference'):
+        figures = report[phase]
+        assert all(figures[key] > 0 for key in MODEL_FIGURES), figures
+        assert len(figures['step_s']) == 2
+    assert report['training']['amp_level'] == 'O0'
+    assert report['data_pipeline']['images_per_s'] > 0 and report['data_pipeline']['workers'] >= 1
+    assert report['peak_rss_scope'] in ('phase', 'process')
+    assert report['machine']['device_target'] == 'CPU' and report['machine']['cpus'] >= 1
+    assert report['machine']['cpu_settings']['ONEDNN_MAX_CPU_ISA']
+    assert report['config']['batch_size'] == 2 and report['config']['image_height'] == 32
+    assert len(report['load_average_before']) == len(report['load_average_after']) == 3
+
+
+def test_a_training_step_counts_three_forward_passes(tiny_run):
+    _, report = tiny_run
+    training, inference = report['training'], report['inference']
+    assert training['gflop_per_s'] * training['step_s_median'] == pytest.approx(
+        3 * inference['gflop_per_s'] * inference['step_s_median'])
+
+
+def test_the_full_model_costs_what_design_says():
+    """8.34 GFLOP per 224 x 224 image, counted from the layers (2 x 4.17 G multiply-adds)."""
+    import mindspore as ms
+
+    from benchmark import forward_flops
+    from src.ResNet50_BAM import resnet50_bam
+    flops = forward_flops(resnet50_bam(), 224, 224)
+    assert flops == pytest.approx(8.34e9, rel=1e-3)
+    assert ms.get_context('mode') == ms.PYNATIVE_MODE  # the mode it found is restored
+
+
+def test_progress_and_table_are_printed(tiny_run):
+    result, _ = tiny_run
+    for phase in ('float32 matrix multiply', 'inference', 'training step', 'data pipeline'):
+        assert f'[benchmark] {phase}' in result.stdout
+    assert 'matmul bound:' in result.stdout and 'of bound' in result.stdout
+
+
+@pytest.mark.parametrize('arguments, message', [
+    (('--run_distribute', 'true'), 'measures one process'),
+    (('--bench_steps', '0'), '--bench_steps must be positive'),
+    (('--bench_warmup', '-1'), '--bench_warmup must not be negative'),
+])
+def test_misuse_fails_on_one_line(arguments, message):
+    result = run_script('benchmark.py', '--device_target', 'CPU', *arguments, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
