@@ -37,7 +37,8 @@ def main():
 
     image_size = (cfg.image_height, cfg.image_width)
     train_set = create_dataset(cfg.data_path, True, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                               device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale)
+                               device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale,
+                               cfg.color_jitter)
     val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
                               device.group_size, device.rank, cfg.num_classes) if cfg.run_eval else None)
     steps = train_set.steps_per_epoch

@@ -36,8 +36,7 @@ IMAGES = 512
 RUNS = 5
 BATCH_SIZE = 32
 IMAGE_SIZE = 224
-COLOR_ENHANCERS = (('brightness', ImageEnhance.Brightness), ('contrast', ImageEnhance.Contrast),
-                   ('saturation', ImageEnhance.Color))
+COLOR_ENHANCERS = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)  # brightness, contrast, saturation
 
 
 def write_benchmark_images(folder, count):
@@ -119,10 +118,9 @@ def pillow_train_image(path, height, width, rng):
     image = image.resize((width, height), Image.BILINEAR, box=_random_crop_box(*image.size, rng))
     if rng.random() < 0.5:
         image = image.transpose(Image.FLIP_LEFT_RIGHT)
-    for name, enhancer in COLOR_ENHANCERS:
-        strength = COLOR_JITTER[name]
-        image = enhancer(image).enhance(rng.uniform(1 - strength, 1 + strength))
-    image = _shift_hue(image, rng.uniform(-COLOR_JITTER['hue'], COLOR_JITTER['hue']))
+    for enhancer in COLOR_ENHANCERS:
+        image = enhancer(image).enhance(rng.uniform(1 - COLOR_JITTER, 1 + COLOR_JITTER))
+    image = _shift_hue(image, rng.uniform(-COLOR_JITTER / 4, COLOR_JITTER / 4))
     return _normalized_chw(image)
 
 

@@ -26,6 +26,8 @@ SETTINGS = {
     'image_width': (224, 'input width in pixels (32 or more)'),
     'crop_min_scale': (0.08, '(new) smallest area fraction of the random training crop (recipe: 0.08; tiny '
                                'images learn faster with more)'),
+    'color_jitter': (0.4, '(new) brightness, contrast and saturation jitter of training images, hue a quarter of it '
+                          '(recipe: 0.4); 0 turns it off'),
     'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
     # model
     'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
@@ -54,7 +56,7 @@ SETTINGS = {
     'device_id': (0, 'device to use on a one-device run'),
     'mode': ('graph', '(new) MindSpore execution mode: graph or pynative'),
     'run_distribute': (False, '(new) data-parallel training over the launched workers'),
-    'use_dataset_sink': (True, 'feed data through the device sink'),
+    'use_dataset_sink': (True, 'feed data through the device sink on Ascend/GPU (the CPU always runs without)'),
     'output_dir': ('./output', '(new) where checkpoints, logs, metrics and the resolved config go'),
     'keep_checkpoint_max': (25, 'checkpoints kept'),
     'save_checkpoint_epochs': (2, '(new) epochs between checkpoints (the last epoch is always saved)'),
@@ -67,11 +69,11 @@ SETTINGS = {
     'ckpt_file': ('', '(new) checkpoint to export'),
     'file_name': ('resnet50_bam', '(new) exported model file name, without extension'),
     'file_format': ('MINDIR', '(new) export format'),
-    # prediction (predict.py)
-    'model_file': ('', '(new) predict.py: a .ckpt checkpoint or a .mindir export to classify with'),
-    'image_path': ('', '(new) predict.py: an image, or a folder whose images (also in sub-folders) to classify'),
-    'class_names': ('', '(new) predict.py: JSON {class folder: readable name} or [name of class 0, ...]; '
-                        'empty prints class indices'),
+    # prediction and attention maps (predict.py, attention_map.py)
+    'model_file': ('', '(new) predict.py, attention_map.py: a .ckpt checkpoint (or, for predict.py, a .mindir export)'),
+    'image_path': ('', '(new) predict.py, attention_map.py: an image, or a folder of images (sub-folders too)'),
+    'class_names': ('', '(new) predict.py, attention_map.py: JSON {class folder: readable name} or '
+                        '[name of class 0, ...]; empty prints class indices'),
     # benchmark (benchmark.py)
     'bench_steps': (5, '(new) benchmark.py: timed steps (data pipeline: epochs) per figure; the median is reported'),
     'bench_warmup': (2, '(new) benchmark.py: untimed steps after the first, compiling, call'),
@@ -151,6 +153,8 @@ def validate(cfg):
         raise UsageError(f'--momentum must be in [0, 1), got {cfg.momentum}')
     if not 0 < cfg.crop_min_scale <= 1:
         raise UsageError(f'--crop_min_scale must be in (0, 1], got {cfg.crop_min_scale}')
+    if not 0 <= cfg.color_jitter <= 1:
+        raise UsageError(f'--color_jitter must be in [0, 1], got {cfg.color_jitter}')
     if not 0 <= cfg.label_smooth_factor < 1:
         raise UsageError(f'--label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}')
     if cfg.warmup_epochs >= cfg.epoch_size:

@@ -10,13 +10,13 @@ Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the sam
 
 API
 - create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
-  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08) -> DataSplit: the batched dataset
+  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4) -> DataSplit: the batched dataset
   of this shard, its steps per epoch, its image count, the image count of the whole set, the class names and the files
   skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair, to run before any work starts.
 - eval_resize_size(height, width) -> S, shared with the C++ inference app and the Python predictor.
-- train_transforms(height, width, crop_min_scale=0.08), eval_transforms(height, width) -> the transform lists,
+- train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4), eval_transforms(height, width) -> the transform lists,
   for one image too.
 - resolve_num_workers(requested, num_shards=1) -> the worker count a pipeline runs with.
 Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
@@ -55,7 +55,7 @@ IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 CROP_SCALE = (0.08, 1.0)  # area fraction of the random crop; the smallest is --crop_min_scale
 CROP_RATIO = (3 / 4, 4 / 3)
-COLOR_JITTER = dict(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)
+COLOR_JITTER = 0.4  # brightness, contrast and saturation; hue a quarter of it (the recipe's 0.1)
 # More workers than this per device stop paying off and crowd out the other devices' pipelines.
 MAX_AUTO_WORKERS = 8
 
@@ -101,14 +101,17 @@ def resolve_num_workers(requested, num_shards=1):
     return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) // num_shards))
 
 
-def train_transforms(height, width, crop_min_scale=CROP_SCALE[0]):
-    """The training transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image."""
+def train_transforms(height, width, crop_min_scale=CROP_SCALE[0], color_jitter=COLOR_JITTER):
+    """The training transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image;
+    color_jitter 0 leaves the colours alone."""
     import mindspore.dataset.vision as vision
 
+    jitter = [vision.RandomColorAdjust(brightness=color_jitter, contrast=color_jitter, saturation=color_jitter,
+                                       hue=color_jitter / 4)] if color_jitter else []
     return [
         vision.RandomCropDecodeResize((height, width), scale=(crop_min_scale, CROP_SCALE[1]), ratio=CROP_RATIO),
         vision.RandomHorizontalFlip(),
-        vision.RandomColorAdjust(**COLOR_JITTER),
+        *jitter,
         vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         vision.HWC2CHW(),
     ]
@@ -157,7 +160,8 @@ def check_train_val(train_path, val_path, num_classes=None):
 
 
 def create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
-                   num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0]):
+                   num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0],
+                   color_jitter=COLOR_JITTER):
     """The pipeline over one image folder for shard `shard_id` of `num_shards` (see the module docstring).
     For training, `seed` seeds MindSpore's dataset random generator, so the shuffle order and the augmentations
     repeat from run to run and every shard shuffles alike; the setting is process-wide and also reseeds
@@ -185,7 +189,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
         ds.config.set_seed(seed)
         source = ds.GeneratorDataset(_EncodedImages(samples), ['image', 'label'], shuffle=True,
                                      num_shards=num_shards, shard_id=shard_id, python_multiprocessing=False)
-        transforms = train_transforms(image_height, image_width, crop_min_scale)
+        transforms = train_transforms(image_height, image_width, crop_min_scale, color_jitter)
         shard_images = steps * batch_size
     else:
         shard = samples[shard_id::num_shards]

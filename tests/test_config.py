@@ -53,6 +53,7 @@ def test_entry_defaults_change_only_their_keys():
     (['--image_height', '16'], '--image_height must be at least 32'),
     (['--base_width', '10'], '--base_width must be a positive multiple of 4'),
     (['--momentum', '1.0'], '--momentum must be in [0, 1)'),
+    (['--color_jitter', '1.5'], '--color_jitter must be in [0, 1], got 1.5'),
     (['--warmup_epochs', '5', '--epoch_size', '5'], 'must be smaller than --epoch_size'),
     (['--batch'], 'unknown option --batch'),  # no silent abbreviations
 ])

@@ -80,6 +80,18 @@ def test_training_augments_differently_every_epoch(tmp_path, fashion_photos):
     assert not np.allclose(views[0], views[1]) and not np.allclose(views[1], views[2])
 
 
+@pytest.mark.parametrize('color_jitter, changes', [(0.4, True), (0.0, False)])
+def test_color_jitter_zero_leaves_the_colours_alone(tmp_path, color_jitter, changes):
+    # A uniform grey photo looks the same under any crop and flip: only the colour jitter can change it.
+    os.makedirs(tmp_path / 'grey')
+    Image.new('RGB', (48, 48), (120, 120, 120)).save(tmp_path / 'grey' / 'a.JPEG')
+    split = create_dataset(str(tmp_path), True, 1, 32, 32, color_jitter=color_jitter)
+    iterator = split.dataset.create_tuple_iterator(num_epochs=4, output_numpy=True)
+    views = [images[0] for _ in range(4) for images, _ in iterator]
+    assert len(views) == 4
+    assert any(not np.allclose(views[0], view) for view in views[1:]) == changes
+
+
 def test_the_same_seed_shuffles_the_same_way(tiny_demo):
     orders = [np.concatenate([labels for _, labels in batches(
         create_dataset(str(tiny_demo / 'train'), True, 8, 32, 32, seed=seed))]) for seed in (5, 5, 6)]
