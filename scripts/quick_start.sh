@@ -3,8 +3,8 @@
 # Fashion-MNIST demo set, train ResNet50-BAM on the CPU with validation, evaluate the best checkpoint,
 # export it to ONNX and MINDIR, classify the val images with the C++ inference app, draw the attention
 # maps, and print the results and where the files are.
-#   bash scripts/quick_start.sh           the demo run: full-width network (about 15 minutes on 2 cores)
-#   bash scripts/quick_start.sh --fast    a narrow network, one short epoch (what CI runs; about 2 minutes)
+#   bash scripts/quick_start.sh           the demo run: full-width network (about 12 minutes on 2 cores, packages included)
+#   bash scripts/quick_start.sh --fast    a narrow network, two short epochs (what CI runs; about a minute)
 # Data goes to data/, results to output/ (OUTPUT_ROOT overrides output/).
 set -euo pipefail
 USAGE="bash scripts/quick_start.sh [--fast]"
