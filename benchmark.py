@@ -21,7 +21,6 @@ feed synthetic tensors straight to the network, so they leave the data pipeline 
                    convolutions and dense layers (8.34 GFLOP for a 224 x 224 image), a training step 3 x that.
 The figures of bound only mean something on the CPU; on an accelerator they are left out.
 """
-import json
 import os
 import platform
 import statistics
@@ -30,7 +29,7 @@ import time
 
 import numpy as np
 
-from src.config import UsageError, parse_config, run_main
+from src.config import UsageError, parse_config, run_main, write_json
 
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7
@@ -274,10 +273,7 @@ def main():
         raise UsageError('benchmark.py measures one process; leave out --run_distribute')
     report = run_benchmark(cfg)
     print(format_report(report))
-    os.makedirs(os.path.dirname(os.path.abspath(cfg.bench_output)), exist_ok=True)
-    with open(cfg.bench_output, 'w', encoding='utf-8') as handle:
-        json.dump(report, handle, indent=2)
-        handle.write('\n')
+    write_json(cfg.bench_output, report)
     print(f'wrote {cfg.bench_output}', file=sys.stderr)
 
 

@@ -13,7 +13,6 @@ figures as the pipeline's speed on this machine, not as ImageNet's.
 """
 import argparse
 import itertools
-import json
 import math
 import os
 import statistics
@@ -25,6 +24,7 @@ from multiprocessing.pool import ThreadPool
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from src.config import write_json
 from src.dataset import (COLOR_JITTER, CROP_RATIO, CROP_SCALE, IMAGENET_MEAN, IMAGENET_STD, create_dataset,
                          eval_resize_size)
 from src.demo_data import class_folder, read_fashion_mnist
@@ -214,10 +214,7 @@ def main():
     args = parser.parse_args()
     result = run_benchmark(args.images, args.runs, args.workers, args.image_size, args.batch_size)
     print(format_table(result))
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    with open(args.output, 'w', encoding='utf-8') as handle:
-        json.dump(result, handle, indent=2)
-        handle.write('\n')
+    write_json(args.output, result)
     print(f'wrote {args.output}', file=sys.stderr)
 
 

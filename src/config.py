@@ -213,11 +213,16 @@ def format_config(cfg):
     return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
 
 
+def write_json(path, content, sort_keys=False):
+    """Write `content` as indented JSON to `path`, creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as handle:
+        json.dump(content, handle, indent=2, sort_keys=sort_keys)
+        handle.write('\n')
+
+
 def save_config(cfg, directory, file_name='config.json'):
     """Write the resolved configuration next to a run's outputs; returns the file's path."""
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, file_name)
-    with open(path, 'w', encoding='utf-8') as handle:
-        json.dump(cfg, handle, indent=2, sort_keys=True)
-        handle.write('\n')
+    write_json(path, cfg, sort_keys=True)
     return path
