@@ -2,11 +2,11 @@
 Python route for machines without the C++ inference app.
 
   python predict.py --model_file MODEL.ckpt|MODEL.mindir --image_path IMAGE_OR_FOLDER [--class_names FILE]
-                    [--image_height H --image_width W] [--num_classes N --base_width W --bam_fusion F]
+                    [--image_height H --image_width W --crop_pct P] [--num_classes N --base_width W --bam_fusion F]
                     [--batch_size B (images per forward pass, default 16)] [--device_target ...]
 
 Images get the evaluation preprocessing of src/dataset.py (resize the shorter side to
-eval_resize_size(H, W), centre-crop H x W, normalise). A checkpoint is built into the network that
+eval_resize_size(H, W, --crop_pct), centre-crop H x W, normalise). A checkpoint is built into the network that
 --num_classes, --base_width and --bam_fusion describe; a MINDIR carries its network, but needs the
 --image_height/--image_width it was exported with. --class_names is a JSON file: {class folder: name}
 (src.demo_data writes one; classes are indexed by sorted folder name, as in training) or a list of names
@@ -61,10 +61,10 @@ def list_images(path):
     return images, [os.path.relpath(image, path) for image in images]
 
 
-def preprocess(path, height, width):
+def preprocess(path, height, width, crop_pct):
     """The (3, H, W) float32 input of one image, as evaluation makes it."""
     image = np.fromfile(path, dtype=np.uint8)
-    for transform in eval_transforms(height, width):
+    for transform in eval_transforms(height, width, crop_pct):
         image = transform(image)
     return image
 
@@ -110,7 +110,7 @@ def main():
     setup_device(cfg)
     classify = load_classifier(cfg)
     for start in range(0, len(images), cfg.batch_size):
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width)
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct)
                           for path in images[start:start + cfg.batch_size]])
         batch_logits = classify(batch)
         if class_names and len(class_names) != batch_logits.shape[1]:

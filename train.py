@@ -40,10 +40,11 @@ def main():
                                device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale,
                                cfg.color_jitter)
     val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                              device.group_size, device.rank, cfg.num_classes) if cfg.run_eval else None)
+                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct)
+               if cfg.run_eval else None)
     steps = train_set.steps_per_epoch
 
-    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)
     if cfg.pre_trained:
         load_weights(net, cfg.checkpoint_path)
     learning_rates = cosine_annealing_lr(cfg.lr_init, cfg.eta_min, steps, cfg.epoch_size, cfg.warmup_epochs,

@@ -40,13 +40,20 @@ prepare_output_dir() {
     mkdir -p "$LOG_DIR"
 }
 
-# infer_and_score MODEL DATA HEIGHT WIDTH [APP OPTIONS...]: the app over DATA, the label file, the accuracy.
+# crop_pct VALUE: a usage error unless VALUE is a number in (0, 1], the evaluation's --crop_pct.
+crop_pct() {
+    [[ "$1" =~ ^(0?\.[0-9]+|1(\.0*)?)$ ]] && [[ ! "$1" =~ ^0?\.0*$ ]] ||
+        usage_error "CROP_PCT must be a number in (0, 1] (the evaluation's --crop_pct), got '$1'"
+}
+
+# infer_and_score MODEL DATA HEIGHT WIDTH CROP_PCT [APP OPTIONS...]: the app over DATA, the label file, the
+# accuracy. The app resizes as the evaluation does, to the shorter side src.dataset computes.
 infer_and_score() {
-    local model="$1" data="$2" height="$3" width="$4"
-    shift 4
+    local model="$1" data="$2" height="$3" width="$4" crop="$5"
+    shift 5
     local resize
     resize="$(cd "$REPO" && "$PYTHON" -c "from src.dataset import eval_resize_size; \
-print(eval_resize_size($height, $width))")"
+print(eval_resize_size($height, $width, $crop))")"
     run_step infer "$APP" --model_path="$model" --dataset_path="$data" --height="$height" --width="$width" \
         --resize="$resize" --output_dir="$OUTPUT_DIR" "$@"
     run_step label "$PYTHON" "$REPO/create_imagenet2012_label.py" --img_path "$data" \

@@ -28,10 +28,14 @@ SETTINGS = {
                                'images learn faster with more)'),
     'color_jitter': (0.4, '(new) brightness, contrast and saturation jitter of training images, hue a quarter of it '
                           '(recipe: 0.4); 0 turns it off'),
+    'crop_pct': (0.875, '(new) evaluation: the centre crop\'s share of the resized image (recipe: 0.875, 224 of 256); '
+                        '1 keeps the whole image, for sets stored at the input size'),
     'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
     # model
     'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
     'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
+    'zero_init_residual': (False, '(new) start each bottleneck\'s last BatchNorm scale at zero, so every block '
+                                  'begins as its shortcut (the official init uses one); short runs learn faster'),
     'pre_trained': (False, 'start training from the weights in --checkpoint_path'),
     # optimisation
     'epoch_size': (160, 'training epochs'),
@@ -153,6 +157,8 @@ def validate(cfg):
         raise UsageError(f'--momentum must be in [0, 1), got {cfg.momentum}')
     if not 0 < cfg.crop_min_scale <= 1:
         raise UsageError(f'--crop_min_scale must be in (0, 1], got {cfg.crop_min_scale}')
+    if not 0 < cfg.crop_pct <= 1:
+        raise UsageError(f'--crop_pct must be in (0, 1], got {cfg.crop_pct}')
     if not 0 <= cfg.color_jitter <= 1:
         raise UsageError(f'--color_jitter must be in [0, 1], got {cfg.color_jitter}')
     if not 0 <= cfg.label_smooth_factor < 1:

@@ -6,17 +6,18 @@ Training:   RandomCropDecodeResize((H, W), scale (0.08, 1), ratio (3/4, 4/3)) ->
             RandomColorAdjust(0.4, 0.4, 0.4, 0.1) -> Normalize(ImageNet mean/std x 255) -> HWC2CHW;
             shuffled, full batches only (the last partial batch is dropped).
 Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the same Normalize -> HWC2CHW,
-            with S = eval_resize_size(H, W) (256 for 224 x 224); every image is scored exactly once.
+            with S = eval_resize_size(H, W, crop_pct) (256 for 224 x 224 at the recipe's 0.875; H itself
+            at 1); every image is scored exactly once.
 
 API
 - create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
-  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4) -> DataSplit: the batched dataset
-  of this shard, its steps per epoch, its image count, the image count of the whole set, the class names and the files
+  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4, crop_pct=0.875) -> DataSplit:
+  the batched dataset of this shard, its steps per epoch, its image count, the image count of the whole set, the class names and the files
   skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair, to run before any work starts.
-- eval_resize_size(height, width) -> S, shared with the C++ inference app and the Python predictor.
-- train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4), eval_transforms(height, width) -> the transform lists,
+- eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
+- train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4), eval_transforms(height, width, crop_pct=0.875) -> the transform lists,
   for one image too.
 - resolve_num_workers(requested, num_shards=1) -> the worker count a pipeline runs with.
 Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
@@ -55,6 +56,7 @@ IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 CROP_SCALE = (0.08, 1.0)  # area fraction of the random crop; the smallest is --crop_min_scale
 CROP_RATIO = (3 / 4, 4 / 3)
+EVAL_CROP_PCT = 0.875  # the recipe's centre crop: 224 of 256
 COLOR_JITTER = 0.4  # brightness, contrast and saturation; hue a quarter of it (the recipe's 0.1)
 # More workers than this per device stop paying off and crowd out the other devices' pipelines.
 MAX_AUTO_WORKERS = 8
@@ -82,11 +84,10 @@ class DataSplit:
     unreadable: tuple
 
 
-def eval_resize_size(height, width):
-    """The shorter side an image is resized to before the centre crop: the recipe's 256 for 224, scaled.
-    256 / 224 = 8 / 7, so the product is never exactly halfway between integers and every language's
-    rounding gives the same S."""
-    return round(max(height, width) * 256 / 224)
+def eval_resize_size(height, width, crop_pct=EVAL_CROP_PCT):
+    """The shorter side an image is resized to before the centre crop keeps `crop_pct` of it: the recipe's
+    256 for 224 at 0.875. The C++ app takes S from here (scripts/infer_common.sh), so both round alike."""
+    return round(max(height, width) / crop_pct)
 
 
 def resolve_num_workers(requested, num_shards=1):
@@ -117,13 +118,13 @@ def train_transforms(height, width, crop_min_scale=CROP_SCALE[0], color_jitter=C
     ]
 
 
-def eval_transforms(height, width):
+def eval_transforms(height, width, crop_pct=EVAL_CROP_PCT):
     """The evaluation transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image."""
     import mindspore.dataset.vision as vision
 
     return [
         vision.Decode(),
-        vision.Resize(eval_resize_size(height, width)),  # an int resizes the shorter side, keeping the aspect
+        vision.Resize(eval_resize_size(height, width, crop_pct)),  # an int resizes the shorter side, keeping the aspect
         vision.CenterCrop((height, width)),
         vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         vision.HWC2CHW(),
@@ -161,7 +162,7 @@ def check_train_val(train_path, val_path, num_classes=None):
 
 def create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
                    num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0],
-                   color_jitter=COLOR_JITTER):
+                   color_jitter=COLOR_JITTER, crop_pct=EVAL_CROP_PCT):
     """The pipeline over one image folder for shard `shard_id` of `num_shards` (see the module docstring).
     For training, `seed` seeds MindSpore's dataset random generator, so the shuffle order and the augmentations
     repeat from run to run and every shard shuffles alike; the setting is process-wide and also reseeds
@@ -197,7 +198,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
         # MindSpore rejects an empty random-access source; an empty generator yields no batches instead.
         source_data = _EncodedImages(shard) if shard else (lambda: iter(()))
         source = ds.GeneratorDataset(source_data, ['image', 'label'], shuffle=False, python_multiprocessing=False)
-        transforms = eval_transforms(image_height, image_width)
+        transforms = eval_transforms(image_height, image_width, crop_pct)
 
     dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=training)

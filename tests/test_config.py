@@ -54,6 +54,8 @@ def test_entry_defaults_change_only_their_keys():
     (['--base_width', '10'], '--base_width must be a positive multiple of 4'),
     (['--momentum', '1.0'], '--momentum must be in [0, 1)'),
     (['--color_jitter', '1.5'], '--color_jitter must be in [0, 1], got 1.5'),
+    (['--crop_pct', '0'], '--crop_pct must be in (0, 1], got 0.0'),
+    (['--crop_pct', '1.2'], '--crop_pct must be in (0, 1], got 1.2'),
     (['--warmup_epochs', '5', '--epoch_size', '5'], 'must be smaller than --epoch_size'),
     (['--batch'], 'unknown option --batch'),  # no silent abbreviations
 ])

@@ -43,6 +43,8 @@ def test_eval_resize_size_scales_the_recipe_256_for_224():
     assert eval_resize_size(32, 32) == 37
     assert eval_resize_size(224, 320) == eval_resize_size(320, 224) == 366
     assert eval_resize_size(56, 56) == 64
+    assert eval_resize_size(32, 32, crop_pct=1) == 32
+    assert eval_resize_size(224, 224, crop_pct=0.95) == 236
 
 
 def test_worker_count_rule():
@@ -110,6 +112,19 @@ def test_eval_transform_resizes_crops_and_normalises_exactly(tmp_path, fashion_p
     expected = (colour[4:60, 4:60].astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
     assert images.shape == (1, 3, 56, 56) and images.dtype == np.float32 and labels.tolist() == [0]
     np.testing.assert_allclose(images[0], expected.transpose(2, 0, 1), atol=1e-5)
+
+
+def test_eval_with_crop_pct_one_scores_an_image_stored_at_the_input_size_whole(tmp_path, fashion_photos):
+    grey = fashion_photos[0][0][2:26, 2:26]  # 24 x 24, then coloured so the channels differ
+    colour = np.stack([grey, grey // 2, 255 - grey], axis=-1).astype(np.uint8)
+    colour = np.asarray(Image.fromarray(colour).resize((32, 32), Image.BICUBIC))
+    os.makedirs(tmp_path / 'only')
+    Image.fromarray(colour).save(tmp_path / 'only' / 'photo.png')
+    (whole, _), = batches(create_dataset(str(tmp_path), False, 4, 32, 32, crop_pct=1))
+    expected = (colour.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
+    np.testing.assert_allclose(whole[0], expected.transpose(2, 0, 1), atol=1e-5)
+    (cropped, _), = batches(create_dataset(str(tmp_path), False, 4, 32, 32))  # the recipe's 0.875 zooms in
+    assert np.abs(cropped[0] - whole[0]).max() > 0.5
 
 
 @pytest.mark.parametrize('height, width', [(32, 32), (40, 72)])

@@ -154,11 +154,20 @@ def test_cpu_script_stops_at_the_failing_step(build_output, narrow_exports, val_
     assert '[acc]' not in result.stdout
 
 
-@pytest.mark.parametrize('arguments', [[], ['model.onnx'], ['model.onnx', 'data', '64']])
+@pytest.mark.parametrize('arguments', [[], ['model.onnx'], ['model.onnx', 'data', '64'],
+                                       ['model.onnx', 'data', '64', '64', '1', 'extra']])
 def test_cpu_script_prints_its_usage_on_wrong_arguments(arguments):
     result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), *arguments])
     assert result.returncode == 2
     assert result.stderr.startswith('usage: bash scripts/run_infer_cpu.sh ONNX_PATH DATA_PATH')
+
+
+@pytest.mark.parametrize('crop', ['0', '1.5', 'whole'])
+def test_cpu_script_rejects_a_bad_crop_pct(crop, narrow_exports, val_images):
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.onnx, val_images,
+                  str(HEIGHT), str(WIDTH), crop])
+    assert result.returncode == 2
+    assert f"CROP_PCT must be a number in (0, 1] (the evaluation's --crop_pct), got '{crop}'" in result.stderr
 
 
 @pytest.mark.parametrize('arguments, status, message', [

@@ -227,3 +227,16 @@ def test_official_weight_names_map_onto_the_network():
 def test_bad_options_are_rejected(options, message):
     with pytest.raises(ValueError, match=message):
         resnet50_bam(**options)
+
+
+def test_zero_init_residual_starts_every_block_as_its_shortcut():
+    net = resnet50_bam(num_classes=10, base_width=8, zero_init_residual=True)
+    zero_scales = sorted(p.name for p in net.get_parameters() if p.name.endswith('.gamma') and not p.asnumpy().any())
+    assert zero_scales == sorted(f'layer{stage + 1}.{block}.bn3.gamma'
+                                 for stage, depth in enumerate((3, 4, 6, 3)) for block in range(depth))
+    net.set_train(False)
+    x = ms.Tensor(np.abs(images(2, 16)).repeat(11, axis=1)[:, :32])  # a ReLU output, as between blocks
+    projecting, identity = net.layer2[0], net.layer2[1]
+    np.testing.assert_allclose(projecting(x).asnumpy(), np.maximum(projecting.downsample(x).asnumpy(), 0), atol=1e-6)
+    y = projecting(x)
+    np.testing.assert_array_equal(identity(y).asnumpy(), y.asnumpy())
