@@ -11,14 +11,14 @@ Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the sam
 
 API
 - create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
-  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4, crop_pct=0.875) -> DataSplit:
-  the batched dataset of this shard, its steps per epoch, its image count, the image count of the whole set, the class names and the files
-  skipped as unreadable.
+  num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4,
+  crop_pct=0.875) -> DataSplit: the batched dataset of this shard, its steps per epoch, its image count,
+  the image count of the whole set, the class names and the files skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair, to run before any work starts.
 - eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
-- train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4), eval_transforms(height, width, crop_pct=0.875) -> the transform lists,
-  for one image too.
+- train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4),
+  eval_transforms(height, width, crop_pct=0.875) -> the transform lists, for one image too.
 - resolve_num_workers(requested, num_shards=1) -> the worker count a pipeline runs with.
 Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
 unreadable, class or num_classes mismatch, a set smaller than one training batch) raise

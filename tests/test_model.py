@@ -10,7 +10,7 @@ from mindspore import nn
 
 from official_bam_torch import ResidualNetBAM
 from src.official_weights import official_to_mindspore
-from src.ResNet50_BAM import BAM, resnet50_bam
+from src.ResNet50_BAM import BAM, STAGE_DEPTHS, resnet50_bam
 
 FULL_TRAINABLE = 25_915_099
 BAM_TRAINABLE = {'bam1': 17_361, 'bam2': 68_513, 'bam3': 272_193}
@@ -233,7 +233,7 @@ def test_zero_init_residual_starts_every_block_as_its_shortcut():
     net = resnet50_bam(num_classes=10, base_width=8, zero_init_residual=True)
     zero_scales = sorted(p.name for p in net.get_parameters() if p.name.endswith('.gamma') and not p.asnumpy().any())
     assert zero_scales == sorted(f'layer{stage + 1}.{block}.bn3.gamma'
-                                 for stage, depth in enumerate((3, 4, 6, 3)) for block in range(depth))
+                                 for stage, depth in enumerate(STAGE_DEPTHS) for block in range(depth))
     net.set_train(False)
     x = ms.Tensor(np.abs(images(2, 16)).repeat(11, axis=1)[:, :32])  # a ReLU output, as between blocks
     projecting, identity = net.layer2[0], net.layer2[1]
