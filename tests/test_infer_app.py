@@ -1,5 +1,6 @@
 """The C++ inference app (cpu backend: OpenCV DNN on the ONNX export) and scripts/run_infer_cpu.sh: built with
-CMake, run on real JPEGs, compared with MindSpore on the same inputs, scored like MindSpore."""
+CMake, run on real JPEGs, compared with MindSpore on the same inputs, scored like MindSpore. The Ascend 310
+backend (MindSpore Lite) is compiled against Lite's headers when MINDSPORE_LITE_PATH names a Lite package."""
 import os
 import re
 import subprocess
@@ -72,6 +73,37 @@ def app_run(build_output, narrow_exports, val_images, tmp_path_factory):
                   f'--width={WIDTH}', f'--resize={RESIZE}', f'--output_dir={output}', '--dump_input'])
     assert result.returncode == 0, result.stderr
     return output, result.stdout
+
+
+LITE_PATH = os.environ.get('MINDSPORE_LITE_PATH')
+
+
+@pytest.mark.skipif(not LITE_PATH, reason='set MINDSPORE_LITE_PATH to a MindSpore Lite package (runtime/include/api/) '
+                                          'to compile the Ascend 310 backend against its headers')
+def test_the_ascend_backend_compiles_against_mindspore_lite_without_warnings():
+    opencv = run(['pkg-config', '--cflags', 'opencv4']).stdout.split()
+    result = run(['g++', '-std=c++17', '-fsyntax-only', '-Wall', '-Wextra', '-Werror', '-DWITH_ASCEND_BACKEND',
+                  '-I', APP_DIR, '-isystem', os.path.join(LITE_PATH, 'runtime'), *opencv,
+                  os.path.join(APP_DIR, 'src', 'ascend_backend.cc')])
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_folder_that_is_no_lite_package_is_refused(tmp_path):
+    (tmp_path / 'runtime' / 'lib').mkdir(parents=True)
+    result = run(['bash', os.path.join(APP_DIR, 'build.sh'), '--lite_path', str(tmp_path)], timeout=120)
+    assert result.returncode != 0 and 'is not a MindSpore Lite package: it needs runtime/include/api/model.h' in \
+        ' '.join(result.stderr.split())
+
+
+def test_the_310_script_needs_mindspore_lite_and_a_model(tmp_path):
+    (tmp_path / 'runtime' / 'lib').mkdir(parents=True)
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_310.sh'), 'model.mindir', str(tmp_path)],
+                 env={'MINDSPORE_LITE_PATH': str(tmp_path), 'OUTPUT_DIR': str(tmp_path / 'out'),
+                      'PYTHON': sys.executable})
+    assert result.returncode == 2 and 'MINDIR file model.mindir does not exist' in result.stderr
+    result = run(['bash', os.path.join(REPO, 'scripts', 'run_infer_310.sh'), str(tmp_path), str(tmp_path)],
+                 env={'MINDSPORE_LITE_PATH': '', 'PYTHON': sys.executable})
+    assert result.returncode == 2 and 'set MINDSPORE_LITE_PATH to the MindSpore Lite package' in result.stderr
 
 
 def test_the_build_says_the_ascend_backend_is_left_out(build_output):

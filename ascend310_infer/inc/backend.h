@@ -22,7 +22,7 @@ class InferenceBackend {
 // this build does not contain, std::runtime_error when the model cannot be loaded.
 std::unique_ptr<InferenceBackend> CreateBackend(const Options& options);
 
-// "cpu" always; "ascend" when built with the MindSpore inference SDK (build.sh --mindspore_path).
+// "cpu" always; "ascend" when built with MindSpore Lite (build.sh --lite_path).
 std::vector<std::string> BuiltBackends();
 
 // Factories of the individual backends (one source file each).

@@ -9,7 +9,4 @@
 // Results are named after the file stem, so two images with the same stem are an error.
 std::vector<std::string> ListImages(const std::string& folder);
 
-// "a/b/ILSVRC2012_val_00000001.JPEG" -> "ILSVRC2012_val_00000001"
-std::string FileStem(const std::string& path);
-
 #endif  // RESNET50_BAM_INFER_IMAGE_FOLDER_H_

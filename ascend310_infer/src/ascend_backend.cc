@@ -1,7 +1,7 @@
-// Ascend 310 backend: the MINDIR export (export.py --file_format MINDIR) on MindSpore's C++ inference API
-// (the MindSpore Lite cloud-inference / Ascend SDK: include/api/model.h and libmindspore-lite.so).
-// Compiled only when build.sh is given that SDK's path; this machine has neither the SDK nor an Ascend
-// device, so this file is written against the documented API but has not been compiled or run here.
+// Ascend 310 backend: the MINDIR export (export.py --file_format MINDIR) on MindSpore Lite's C++ API
+// (include/api/model.h, libmindspore-lite.so; since MindSpore 2.2 the only C++ inference library). Built only
+// when build.sh is given the Lite package. Checked by compiling against Lite's public headers with -Wall -Wextra
+// (tests/test_infer_app.py, when MINDSPORE_LITE_PATH names a package); not run on an Ascend device here.
 #include <stdexcept>
 
 #include "include/api/context.h"
@@ -26,8 +26,8 @@ class AscendBackend : public InferenceBackend {
     auto context = std::make_shared<mindspore::Context>();
     auto ascend = std::make_shared<mindspore::AscendDeviceInfo>();
     ascend->SetDeviceID(device_id);
-    // The export's batch dimension is dynamic; the Ascend graph compiler wants a static shape, and this app
-    // sends one image at a time.
+    // This app sends one image at a time. A batch-1 export (export.py --dynamic_batch false) has that shape
+    // already; a dynamic-batch one is pinned to it here, since the Ascend graph compiler wants a static shape.
     ascend->SetInputShapeMap({{0, {1, 3, height, width}}});
     context->MutableDeviceInfo().push_back(ascend);
 
@@ -41,12 +41,13 @@ class AscendBackend : public InferenceBackend {
       throw std::runtime_error(mindir_path + " has " + std::to_string(inputs.size()) + " inputs; expected 1 image");
     }
     if (inputs[0].Shape() != input_shape_) {
-      // SDKs that ignore the shape map keep the dynamic batch: fix the shape explicitly.
+      // Builds that ignore the shape map keep the dynamic batch: fix the shape explicitly.
       status = model_.Resize(inputs, {input_shape_});
       if (status != mindspore::kSuccess) {
         throw std::runtime_error("the model's input " + ShapeText(inputs[0].Shape()) + " cannot be resized to " +
                                  ShapeText(input_shape_) + ": " + status.ToString() +
-                                 " (do --height/--width match the export?)");
+                                 " (export with --dynamic_batch false --batch_size 1, and do --height/--width match "
+                                 "the export?)");
       }
     }
     input_name_ = model_.GetInputs()[0].Name();
@@ -63,11 +64,15 @@ class AscendBackend : public InferenceBackend {
     if (outputs.empty() || outputs[0].DataType() != mindspore::DataType::kNumberTypeFloat32) {
       throw std::runtime_error("the model's output is not float32 logits");
     }
+    const int64_t count = outputs[0].ElementNum();
+    if (count <= 0) throw std::runtime_error("the model returned an empty output " + ShapeText(outputs[0].Shape()));
+    // Data() copies the output to the host; it is null when that fails.
     auto values = std::static_pointer_cast<const float>(outputs[0].Data());
-    return std::vector<float>(values.get(), values.get() + outputs[0].ElementNum());
+    if (values == nullptr) throw std::runtime_error("the model's output could not be read back from the device");
+    return std::vector<float>(values.get(), values.get() + count);
   }
 
-  std::string Description() const override { return "ascend (MindSpore C++ API, MINDIR)"; }
+  std::string Description() const override { return "ascend (MindSpore Lite, MINDIR)"; }
 
  private:
   std::vector<int64_t> input_shape_;

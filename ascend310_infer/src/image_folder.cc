@@ -2,20 +2,18 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <map>
 #include <set>
 #include <stdexcept>
 
+#include "inc/file_system.h"
 #include "inc/options.h"
-
-namespace fs = std::filesystem;
 
 namespace {
 
-bool IsImageFile(const fs::path& path) {
+bool IsImageFile(const std::string& path) {
   static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".bmp"};
-  std::string extension = path.extension().string();
+  std::string extension = FileExtension(path);
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return kExtensions.count(extension) > 0;
@@ -23,14 +21,11 @@ bool IsImageFile(const fs::path& path) {
 
 }  // namespace
 
-std::string FileStem(const std::string& path) { return fs::path(path).stem().string(); }
-
 std::vector<std::string> ListImages(const std::string& folder) {
-  std::error_code error;
-  if (!fs::is_directory(folder, error)) throw UsageError("--dataset_path " + folder + " is not a folder");
+  if (!IsDirectory(folder)) throw UsageError("--dataset_path " + folder + " is not a folder");
   std::vector<std::string> images;
-  for (const auto& entry : fs::recursive_directory_iterator(folder, fs::directory_options::follow_directory_symlink)) {
-    if (entry.is_regular_file() && IsImageFile(entry.path())) images.push_back(entry.path().string());
+  for (const std::string& file : ListFilesRecursively(folder)) {
+    if (IsImageFile(file)) images.push_back(file);
   }
   if (images.empty()) throw UsageError("no .jpg, .jpeg, .png or .bmp images under " + folder);
   std::sort(images.begin(), images.end());

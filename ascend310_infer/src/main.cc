@@ -2,18 +2,16 @@
 // (result_Files/<image stem>_0.bin, float32) plus an average-latency report, for postprocess.py.
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
 
 #include "inc/backend.h"
+#include "inc/file_system.h"
 #include "inc/image_folder.h"
 #include "inc/options.h"
 #include "inc/preprocess.h"
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -26,14 +24,14 @@ double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-void WriteBytes(const fs::path& path, const char* data, size_t size) {
+void WriteBytes(const std::string& path, const char* data, size_t size) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file.write(data, static_cast<std::streamsize>(size));
   file.close();  // flushes, so that a full disk shows up here
-  if (!file) throw std::runtime_error("cannot write " + path.string());
+  if (!file) throw std::runtime_error("cannot write " + path);
 }
 
-void WriteFloats(const fs::path& path, const std::vector<float>& values) {
+void WriteFloats(const std::string& path, const std::vector<float>& values) {
   WriteBytes(path, reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
 }
 
@@ -54,12 +52,12 @@ int Run(const Options& options) {
   const PreprocessSpec spec{options.resize, options.height, options.width};
   std::unique_ptr<InferenceBackend> backend = CreateBackend(options);
 
-  const fs::path result_dir = fs::path(options.output_dir) / "result_Files";
-  const fs::path input_dir = fs::path(options.output_dir) / "input_Files";
-  const fs::path report_dir = fs::path(options.output_dir) / "time_Result";
-  fs::create_directories(result_dir);
-  fs::create_directories(report_dir);
-  if (options.dump_input) fs::create_directories(input_dir);
+  const std::string result_dir = JoinPath(options.output_dir, "result_Files");
+  const std::string input_dir = JoinPath(options.output_dir, "input_Files");
+  const std::string report_dir = JoinPath(options.output_dir, "time_Result");
+  CreateDirectories(result_dir);
+  CreateDirectories(report_dir);
+  if (options.dump_input) CreateDirectories(input_dir);
 
   // The first run includes one-time set-up (memory planning, layer fusion, device graph load): keep it out
   // of the per-image figures.
@@ -85,8 +83,8 @@ int Run(const Options& options) {
                                " but " + std::to_string(num_classes) + " before");
     }
     const std::string stem = FileStem(image);
-    WriteFloats(result_dir / (stem + "_0.bin"), logits);
-    if (options.dump_input) WriteFloats(input_dir / (stem + ".bin"), tensor.data);
+    WriteFloats(JoinPath(result_dir, stem + "_0.bin"), logits);
+    if (options.dump_input) WriteFloats(JoinPath(input_dir, stem + ".bin"), tensor.data);
     if ((index + 1) % kProgressEvery == 0) std::cout << index + 1 << "/" << images.size() << " images" << std::endl;
   }
 
@@ -98,15 +96,15 @@ int Run(const Options& options) {
          << " ms/image\n"
          << "preprocessing: average " << Mean(preprocess_ms) << " ms/image\n";
   const std::string report_text = report.str();
-  WriteBytes(report_dir / "latency.txt", report_text.data(), report_text.size());
-  std::cout << report_text << "results: " << result_dir.string() << "\n";
+  WriteBytes(JoinPath(report_dir, "latency.txt"), report_text.data(), report_text.size());
+  std::cout << report_text << "results: " << result_dir << "\n";
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string program = fs::path(argv[0]).filename().string();
+  const std::string program = FileName(argv[0]);
   try {
     const Options options = ParseOptions(argc, argv);
     if (options.help) {

@@ -33,7 +33,7 @@ void Check(const Options& options) {
   const std::vector<std::string> built = BuiltBackends();
   if (std::find(built.begin(), built.end(), options.backend) == built.end()) {
     throw UsageError("the " + options.backend + " backend is not in this build; rebuild with build.sh " +
-                     "--mindspore_path DIR (the MindSpore inference SDK) on the Ascend machine");
+                     "--lite_path DIR (the MindSpore Lite package) on the Ascend machine");
   }
   // The centre crop must fit inside the resized image, whose shorter side is `resize`.
   if (options.resize < options.height || options.resize < options.width) {
@@ -51,7 +51,7 @@ std::string UsageText(const std::string& program) {
        << "and an average-latency report to OUTPUT_DIR/time_Result/latency.txt.\n"
        << "  --model_path=FILE    ONNX export (cpu backend) or MINDIR export (ascend backend)\n"
        << "  --dataset_path=DIR   images (.jpg .jpeg .png .bmp), searched recursively\n"
-       << "  --backend=NAME       cpu (OpenCV DNN) or ascend (MindSpore C++ API); default cpu\n"
+       << "  --backend=NAME       cpu (OpenCV DNN) or ascend (MindSpore Lite); default cpu\n"
        << "  --device_id=N        Ascend device; default 0\n"
        << "  --resize=S           shorter side before the crop; default 256 (round(max(H, W) * 256 / 224))\n"
        << "  --height=H --width=W centre crop, the exported model's input size; default 224 x 224\n"
