@@ -13,15 +13,20 @@ import sys
 from src.config import UsageError, format_config, parse_config, run_main, save_config
 
 
-def main():
-    cfg = parse_config(__doc__)
+def check_inputs(cfg):
+    """The checks of the folders and files the settings name that need no device: run first, and by the
+    data-parallel launcher (src/launch.py) before it starts any process."""
     if cfg.resume and not os.path.isfile(cfg.resume):
         raise UsageError(f'--resume {cfg.resume} does not exist')
-    if cfg.run_eval:
-        from src.dataset import check_train_val
-        check_train_val(cfg.data_path, cfg.val_data_path, cfg.num_classes)
+    from src.dataset import check_train_val
+    check_train_val(cfg.data_path, cfg.val_data_path if cfg.run_eval else None, cfg.num_classes)
 
-    from src.device import setup_device
+
+def main():
+    cfg = parse_config(__doc__)
+    check_inputs(cfg)
+
+    from src.device import check_same_data, setup_device
     device = setup_device(cfg)
 
     import mindspore as ms
@@ -42,6 +47,8 @@ def main():
     val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
                               device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct)
                if cfg.run_eval else None)
+    if device.group_size > 1:
+        check_same_data(device, {'train set (--data_path)': train_set, 'val set (--val_data_path)': val_set})
     steps = train_set.steps_per_epoch
 
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)

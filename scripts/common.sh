@@ -36,20 +36,17 @@ output_dir_of() {
     absolute "$dir"
 }
 
-# msrun_train WORKERS OUTPUT_DIR [msrun options] -- [train.py arguments]: data-parallel training through msrun,
-# MindSpore's launcher. It waits for every worker; when one fails it stops the rest and exits non-zero.
-# Worker logs: OUTPUT_DIR/logs/worker_<rank>.log.
-msrun_train() {
-    local workers="$1" output_dir="$2"; shift 2
-    local msrun_options=()
-    while [ $# -gt 0 ] && [ "$1" != -- ]; do msrun_options+=("$1"); shift; done
-    shift
-    echo "[train] $workers workers, logs in $output_dir/logs"
-    cd "$REPO"
-    "$PYTHON" -c 'import sys; from mindspore.parallel.cluster.run import main; sys.exit(main())' \
-        --worker_num="$workers" --local_worker_num="$workers" --master_port="${MASTER_PORT:-$((10000 + RANDOM % 20000))}" \
-        --log_dir="$output_dir/logs" --join=True "${msrun_options[@]}" \
-        train.py --run_distribute true "$@"
+# data_parallel_train TARGET (--workers N | --rank_table FILE) DATA_PATH [train.py options]: this machine's part
+# of a data-parallel run, started through msrun by src/launch.py, which reads the machines of the run from NNODES,
+# NODE_RANK, MASTER_ADDR, MASTER_PORT and CLUSTER_TIMEOUT and checks everything before any process starts.
+# It waits for every worker; when one fails, it stops the rest and exits non-zero with the error first.
+# Logs: OUTPUT_DIR/logs/worker_<rank>.log.
+data_parallel_train() {
+    local target="$1" count_option="$2" count="$3" data_path="$4"; shift 4
+    # From the caller's folder, where relative paths among the options point; the repository first on the path.
+    "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.launch import main; sys.exit(main())' \
+        "$REPO" --prog "$(basename "$0")" --device_target "$target" "$count_option" "$count" -- \
+        --data_path "$data_path" "$@"
 }
 
 # run_logged LOG_FILE COMMAND...: run COMMAND in the repository, its output shown and kept in LOG_FILE;
@@ -74,14 +71,14 @@ standalone_train() {
 }
 
 # local_distribute_train TARGET COUNT_NAME COUNT DATA_PATH [train.py options]: data-parallel training with COUNT
-# processes of this machine (COUNT_NAME names COUNT in messages).
+# processes on this machine (COUNT_NAME names COUNT in messages), and as many on each of the other NNODES - 1.
 local_distribute_train() {
     local target="$1" count_name="$2"; shift 2
     [ $# -ge 2 ] || usage_error "need $count_name and DATA_PATH"
     local count="$1" data_path
     data_path="$(absolute "$2")"; shift 2
     [[ "$count" =~ ^[1-9][0-9]*$ ]] || usage_error "$count_name must be a positive integer, got '$count'"
-    msrun_train "$count" "$(output_dir_of "$@")" -- --device_target "$target" --data_path "$data_path" "$@"
+    data_parallel_train "$target" --workers "$count" "$data_path" "$@"
 }
 
 # evaluate TARGET CHECKPOINT_PATH VAL_DATA_PATH [DEVICE_ID] [eval.py options]: eval.py on one device of TARGET,

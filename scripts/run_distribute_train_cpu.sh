@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Data-parallel training on this machine's CPU: WORKER_NUM processes started by msrun.
+# Data-parallel training on CPUs: WORKER_NUM processes on this machine, started by msrun. Across machines, run it
+# on each with NNODES, NODE_RANK (0 on MASTER_ADDR's machine, 1, 2, ...), MASTER_ADDR and MASTER_PORT set.
 # Further arguments go to train.py. Logs: OUTPUT_DIR/logs/worker_<rank>.log (OUTPUT_DIR: --output_dir, default ./output).
 set -euo pipefail
 USAGE="bash scripts/run_distribute_train_cpu.sh WORKER_NUM DATA_PATH [train.py options ...]"

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything the repository needs on a Debian machine, idempotently:
-#   Debian packages (demo data, C++ inference app toolchain) and a Python virtual environment ($VENV,
-#   default .venv in the repository) with requirements.txt (and requirements-test.txt with --test).
+#   Debian packages (demo data, C++ inference app toolchain, `ip` for msrun across machines) and a Python
+#   virtual environment ($VENV, default .venv in the repository) with requirements.txt (and requirements-test.txt
+#   with --test).
 # Usage: bash scripts/setup_env.sh [--test]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="${PYTHON:-python3}"
 venv="${VENV:-$repo/.venv}"
-debian_packages=(dataset-fashion-mnist libopencv-dev cmake g++ make)
+debian_packages=(dataset-fashion-mnist libopencv-dev cmake g++ make iproute2)
 
 missing=()
 for package in "${debian_packages[@]}"; do

@@ -15,11 +15,11 @@ API
   crop_pct=0.875) -> DataSplit: the batched dataset of this shard, its steps per epoch, its image count,
   the image count of the whole set, the class names and the files skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
-  train/val pair, to run before any work starts.
+  train/val pair (or of a train set alone), to run before any work starts.
 - eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
 - train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4),
   eval_transforms(height, width, crop_pct=0.875) -> the transform lists, for one image too.
-- resolve_num_workers(requested, num_shards=1) -> the worker count a pipeline runs with.
+- resolve_num_workers(requested, processes=1) -> the worker count a pipeline runs with.
 Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
 unreadable, class or num_classes mismatch, a set smaller than one training batch) raise
 src.config.UsageError before anything is decoded.
@@ -38,9 +38,11 @@ costs about 35-45 microseconds a file on one core of the 2-core CI machine: 0.4 
 demo set, under a minute for ImageNet's 1.28 million, once per run.
 
 Workers: num_parallel_workers > 0 is used as given (up to the machine's CPU count, MindSpore's limit); 0
-means the CPUs this process may use divided by num_shards (the shards are taken to share one host), at
-least 1 and at most 8.
+means the CPUs this process may use divided by the processes of the run that share them
+(src.device.processes_sharing_cpus: the data-parallel workers of this machine, not the shards of every
+machine), at least 1 and at most 8.
 """
+import hashlib
 import logging
 import math
 import os
@@ -49,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.config import UsageError
+from src.device import processes_sharing_cpus
 from src.image_folder import (check_classes_keep_images, check_num_classes, check_same_classes,
                               describe_unreadable, read_image_folder, split_readable)
 
@@ -75,6 +78,8 @@ class DataSplit:
     total_images    -- readable images in the whole set, over all shards
     class_names     -- class folder names; a label is a position in this tuple
     unreadable      -- (path, reason) of every file of the whole set that was left out
+    listing         -- SHA-256 (hex) of the readable images' paths inside the set's folder and their labels: the
+                       shards are cut from this list, so every machine of a data-parallel run must have the same
     """
     dataset: object
     steps_per_epoch: int
@@ -82,6 +87,7 @@ class DataSplit:
     total_images: int
     class_names: tuple
     unreadable: tuple
+    listing: str
 
 
 def eval_resize_size(height, width, crop_pct=EVAL_CROP_PCT):
@@ -90,16 +96,24 @@ def eval_resize_size(height, width, crop_pct=EVAL_CROP_PCT):
     return round(max(height, width) / crop_pct)
 
 
-def resolve_num_workers(requested, num_shards=1):
-    """`requested` if positive; 0 means this process's CPUs shared by the shards (taken to run on one host),
-    at least 1 and at most MAX_AUTO_WORKERS. MindSpore refuses more workers than the machine has CPUs."""
+def resolve_num_workers(requested, processes=1):
+    """`requested` if positive; 0 means this process's CPUs shared by `processes` processes, at least 1 and at
+    most MAX_AUTO_WORKERS. MindSpore refuses more workers than the machine has CPUs."""
     cpus = os.cpu_count()
     if requested > cpus:
         raise UsageError(f'--num_parallel_workers {requested} is more than the {cpus} CPUs of this machine, '
                          f'which MindSpore refuses; use at most {cpus}, or 0 to choose from the CPU count')
     if requested > 0:
         return requested
-    return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) // num_shards))
+    return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0)) // processes))
+
+
+def listing_digest(root, samples):
+    """SHA-256 (hex) of `(path, label)` samples, paths taken relative to `root`."""
+    digest = hashlib.sha256()
+    for path, label in samples:
+        digest.update(f'{os.path.relpath(path, root)}\t{label}\n'.encode())
+    return digest.hexdigest()
 
 
 def train_transforms(height, width, crop_min_scale=CROP_SCALE[0], color_jitter=COLOR_JITTER):
@@ -150,11 +164,12 @@ def _describe_set(training):
 
 
 def check_train_val(train_path, val_path, num_classes=None):
-    """Class names shared by a train and a val folder; UsageError if either folder is unusable, their classes
-    differ, or `num_classes` (when given) does not match. Lists folders only, so it is quick."""
+    """Class names shared by a train and a val folder (val_path None: of the train folder alone); UsageError if
+    a folder is unusable, their classes differ, or `num_classes` (when given) does not match. Lists folders
+    only, so it is quick."""
     train = read_image_folder(train_path, _describe_set(training=True))
-    val = read_image_folder(val_path, _describe_set(training=False))
-    check_same_classes(train, val)
+    if val_path is not None:
+        check_same_classes(train, read_image_folder(val_path, _describe_set(training=False)))
     if num_classes is not None:
         check_num_classes(train, num_classes, _describe_set(training=True))
     return train.class_names
@@ -171,7 +186,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
 
     if not 0 <= shard_id < num_shards:
         raise ValueError(f'shard_id {shard_id} is outside 0..{num_shards - 1}')
-    workers = resolve_num_workers(num_parallel_workers, num_shards)
+    workers = resolve_num_workers(num_parallel_workers, processes_sharing_cpus())
     role = _describe_set(training)
     folder = read_image_folder(data_path, role)
     if num_classes is not None:
@@ -202,4 +217,5 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
 
     dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=training)
-    return DataSplit(dataset, steps, shard_images, len(samples), folder.class_names, unreadable)
+    return DataSplit(dataset, steps, shard_images, len(samples), folder.class_names, unreadable,
+                     listing_digest(data_path, samples))

@@ -1,5 +1,7 @@
 """Shared test set-up: the repository on sys.path and MindSpore on the CPU with the oneDNN ISA cap."""
 import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -29,7 +31,6 @@ def one_line_error(result):
 
 def run_script(*args, timeout=600, env=None, cwd=REPO):
     """Run a repository entry point (`python <args>`) in a subprocess; returns the CompletedProcess."""
-    import subprocess
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout, check=False)
@@ -133,4 +134,40 @@ def trained_run(demo_set, tmp_path_factory):
                                     '--warmup_epochs', '1', '--run_eval', 'true', '--save_checkpoint_epochs', '1',
                                     '--keep_checkpoint_max', '3', '--log_interval', '10'))
     assert result.returncode == 0, result.stderr
+    return output_dir, result
+
+
+# Data parallel: SMALL_NET for one epoch of the demo set, validated, at batch 16 per worker.
+
+DATA_PARALLEL_BATCH = 16
+
+
+def data_parallel_command(workers, demo, output_dir, *extra):
+    """scripts/run_distribute_train_cpu.sh with `workers` workers on this machine, on demo_set."""
+    return ['bash', 'scripts/run_distribute_train_cpu.sh', str(workers), str(demo / 'train'), '--val_data_path',
+            str(demo / 'val'), '--run_eval', 'true', '--epoch_size', '1', '--batch_size', str(DATA_PARALLEL_BATCH),
+            '--output_dir', str(output_dir), *SMALL_NET, *extra]
+
+
+def script_environment(**variables):
+    return dict(os.environ, PYTHON=sys.executable, **variables)
+
+
+def parameter_digests(output_dir):
+    """{rank: [digest, ...]} from the worker logs in output_dir/logs."""
+    digests = {}
+    for name in os.listdir(output_dir / 'logs'):
+        rank = re.fullmatch(r'worker_(\d+)\.log', name)
+        if rank:
+            text = (output_dir / 'logs' / name).read_text()
+            digests[int(rank.group(1))] = re.findall(r'parameter digest (\w+)', text)
+    return digests
+
+
+@pytest.fixture(scope='session')
+def two_worker_run(demo_set, tmp_path_factory):
+    """(output_dir, CompletedProcess) of data_parallel_command with two workers on this machine."""
+    output_dir = tmp_path_factory.mktemp('two_workers')
+    result = subprocess.run(data_parallel_command(2, demo_set, output_dir), cwd=REPO, capture_output=True,
+                            text=True, timeout=600, check=False, env=script_environment())
     return output_dir, result

@@ -51,8 +51,8 @@ def test_worker_count_rule():
     cpus = len(os.sched_getaffinity(0))
     assert resolve_num_workers(1) == 1
     assert resolve_num_workers(0) == max(1, min(8, cpus))
-    assert resolve_num_workers(0, num_shards=cpus) == 1
-    assert resolve_num_workers(0, num_shards=4 * cpus) == 1
+    assert resolve_num_workers(0, processes=cpus) == 1
+    assert resolve_num_workers(0, processes=4 * cpus) == 1
     with pytest.raises(UsageError, match=f'--num_parallel_workers {os.cpu_count() + 1} is more than the '
                                          f'{os.cpu_count()} CPUs of this machine, which MindSpore refuses'):
         resolve_num_workers(os.cpu_count() + 1)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO, run_script
 from src.config import UsageError
-from src.device import resolve_target, worker_cpus
+from src.device import group_failure, resolve_target, worker_cpus
 
 
 def accelerators():
@@ -67,8 +67,9 @@ def test_a_users_own_isa_choice_is_kept(monkeypatch):
     assert 'SSE4.1' in isa
 
 
-def test_distributed_without_a_launcher_is_a_clear_error():
-    result = run_script('train.py', '--run_distribute', 'true', '--device_target', 'CPU', timeout=120)
+def test_distributed_without_a_launcher_is_a_clear_error(tiny_demo):
+    result = run_script('train.py', '--run_distribute', 'true', '--device_target', 'CPU', '--data_path',
+                        str(tiny_demo / 'train'), '--num_classes', '10', timeout=120)
     assert result.returncode == 2
     assert 'needs a launcher (msrun, mpirun or a rank table)' in result.stderr
 
@@ -96,7 +97,8 @@ BIND_PROBE = textwrap.dedent('''
 
 def bind_probe(env, preexec_fn=None):
     import subprocess
-    clean = {key: value for key, value in os.environ.items() if key not in ('DEVICE_ID', 'MS_WORKER_NUM')}
+    clean = {key: value for key, value in os.environ.items()
+             if key not in ('DEVICE_ID', 'MS_WORKER_NUM', 'LOCAL_WORKER_NUM')}
     result = subprocess.run([sys.executable, '-c', BIND_PROBE.format(repo=REPO)], env=dict(clean, **env),
                             capture_output=True, text=True, timeout=60, check=False, preexec_fn=preexec_fn)
     assert result.returncode == 0, result.stderr
@@ -111,20 +113,29 @@ needs_two_cpus = pytest.mark.skipif(len(MACHINE_CPUS) < 2 or len(MACHINE_CPUS) <
 @needs_two_cpus
 def test_an_msrun_worker_binds_itself_to_its_share():
     share = worker_cpus(MACHINE_CPUS, 1, 2)
-    assert bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2'}) == f'bound {share} cpus {share}'
+    output = bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2', 'LOCAL_WORKER_NUM': '2'})
+    assert output == f'bound {share} cpus {share}'
+
+
+def test_the_only_worker_of_its_machine_keeps_every_cpu():
+    # Machine 1 of two, one worker each: MS_WORKER_NUM counts both machines' workers, LOCAL_WORKER_NUM this one's.
+    assert bind_probe({'DEVICE_ID': '0', 'MS_WORKER_NUM': '2', 'LOCAL_WORKER_NUM': '1'}) == \
+        f'bound None cpus {MACHINE_CPUS}'
 
 
 @needs_two_cpus
 def test_a_users_own_binding_is_kept():
     def bind_to_first_cpu():
         os.sched_setaffinity(0, MACHINE_CPUS[:1])
-    output = bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2'}, preexec_fn=bind_to_first_cpu)
+    output = bind_probe({'DEVICE_ID': '1', 'MS_WORKER_NUM': '2', 'LOCAL_WORKER_NUM': '2'},
+                        preexec_fn=bind_to_first_cpu)
     assert output == f'bound None cpus {MACHINE_CPUS[:1]}'
 
 
 def test_a_process_without_a_launcher_or_alone_is_not_bound():
     assert bind_probe({}) == f'bound None cpus {MACHINE_CPUS}'
-    assert bind_probe({'DEVICE_ID': '0', 'MS_WORKER_NUM': '1'}) == f'bound None cpus {MACHINE_CPUS}'
+    assert bind_probe({'DEVICE_ID': '0', 'MS_WORKER_NUM': '1', 'LOCAL_WORKER_NUM': '1'}) == \
+        f'bound None cpus {MACHINE_CPUS}'
 
 
 GROUP_PROBE = textwrap.dedent('''
@@ -148,8 +159,55 @@ def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
     result = run_script('-c', 'import sys; from mindspore.parallel.cluster.run import main; sys.exit(main())',
                         '--worker_num=2', '--local_worker_num=2', f'--master_port={20000 + os.getpid() % 20000}',
                         f'--log_dir={logs}', '--join=True', str(probe), timeout=300,
-                        env={'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}'})
+                        env={'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}',
+                             'LOCAL_WORKER_NUM': '2'})
     assert result.returncode == 0, result.stdout + result.stderr
     for rank in (0, 1):
         log = (logs / f'worker_{rank}.log').read_text()
         assert f'rank {rank} of 2 cpus {worker_cpus(MACHINE_CPUS, rank, 2)} fusion True' in log, log[-2000:]
+
+
+# A child that asks to die with its parent, and a parent that starts it and reports its pid.
+CHILD_PROBE = ('import sys, time; sys.path.insert(0, sys.argv[1]); from src.device import exit_with_parent; '
+               'exit_with_parent(); print("ready", flush=True); time.sleep(600)')
+PARENT_PROBE = ('import subprocess, sys, time; child = subprocess.Popen([sys.executable, "-c", sys.argv[1], '
+                'sys.argv[2]], stdout=subprocess.PIPE, text=True); child.stdout.readline(); '
+                'print(child.pid, flush=True); time.sleep(600)')
+
+
+def running(pid):
+    """Whether `pid` exists and has not ended (an ended process stays a zombie until it is reaped)."""
+    try:
+        with open(f'/proc/{pid}/stat', encoding='utf-8') as handle:
+            return handle.read().rsplit(') ', 1)[1][0] != 'Z'
+    except OSError:
+        return False
+
+
+def test_a_process_dies_with_the_process_that_started_it():
+    import signal
+    import subprocess
+    import time
+    parent = subprocess.Popen([sys.executable, '-c', PARENT_PROBE, CHILD_PROBE, REPO], stdout=subprocess.PIPE,
+                              text=True)
+    child = int(parent.stdout.readline())
+    assert running(child)
+    parent.send_signal(signal.SIGKILL)  # no chance to clean up
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not running(child)
+
+
+@pytest.mark.parametrize('reason, message', [
+    ('Failed to initialize distributed job cluster because some processes in the cluster are not successfully '
+     'spawned.', 'the data-parallel group did not form: 4 workers were to join within 30 s (CLUSTER_TIMEOUT)'),
+    ('The total number of timed out node is 1. Timed out node list is: [const vector]{3}, worker 3 is the first one '
+     'timed out, please check its log.', 'the data-parallel group failed: worker 3 stopped answering (its process or '
+                                         'machine stopped, or the network failed); see worker_3.log on its machine'),
+])
+def test_a_group_that_fails_is_explained_in_one_line(monkeypatch, reason, message):
+    monkeypatch.setenv('MS_WORKER_NUM', '4')
+    monkeypatch.setenv('MS_TOPO_TIMEOUT', '30')
+    assert group_failure(reason).startswith(message) and '\n' not in group_failure(reason)
