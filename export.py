@@ -1,16 +1,19 @@
 """Export a ResNet50-BAM checkpoint to MINDIR, ONNX or AIR, then check the file against the checkpoint.
 
   python export.py --ckpt_file CKPT [--file_format MINDIR|ONNX|AIR] [--file_name NAME] [--batch_size B]
-                   [--image_height H --image_width W] [--num_classes N --base_width W --bam_fusion F]
-                   [--device_target auto|Ascend|GPU|CPU]
+                   [--dynamic_batch true|false] [--image_height H --image_width W]
+                   [--num_classes N --base_width W --bam_fusion F] [--device_target auto|Ascend|GPU|CPU]
 
 The network is built from --num_classes, --base_width and --bam_fusion, which must match the checkpoint.
 The file is NAME.mindir, NAME.onnx or NAME.air; it takes float32 (batch, 3, H, W) images normalised as
 in evaluation and gives (batch, num_classes) logits.
 
 What --batch_size means:
-  MINDIR, ONNX  the batch dimension is dynamic: the file runs at any batch. It is checked at batch 1 and
-                3, and also at --batch_size when that is another value.
+  MINDIR, ONNX  with --dynamic_batch true (the default) the batch dimension is dynamic: the file runs at any
+                batch. It is checked at batch 1 and 3, and also at --batch_size when that is another value.
+                With --dynamic_batch false the batch is fixed to --batch_size (default 1), the static shape an
+                Ascend 310 deployment usually takes (scripts/run_infer_310.sh expects batch 1); it is checked
+                at that batch.
   AIR           the batch is fixed to --batch_size (Ascend's model converter needs a static shape). AIR is
                 written only by MindSpore's Ascend backend, and cannot be run in Python to be checked.
 
@@ -79,21 +82,27 @@ def example_input(cfg, batch):
     return ms.Tensor(np.zeros((batch, 3, cfg.image_height, cfg.image_width), dtype=np.float32))
 
 
-def dynamic_batch_input(cfg):
+def mindir_input(cfg):
+    """The input MINDIR is traced with: a batch of None is dynamic."""
     import mindspore as ms
+    if not cfg.dynamic_batch:
+        return example_input(cfg, cfg.batch_size)
     return ms.Tensor(shape=[None, 3, cfg.image_height, cfg.image_width], dtype=ms.float32)
 
 
 def write_mindir(net, cfg, path):
     import mindspore as ms
     # MindSpore appends the extension itself.
-    ms.export(net, dynamic_batch_input(cfg), file_name=path[:-len(EXTENSIONS['MINDIR'])], file_format='MINDIR')
+    ms.export(net, mindir_input(cfg), file_name=path[:-len(EXTENSIONS['MINDIR'])], file_format='MINDIR')
 
 
 def write_onnx(net, cfg, path):
     import mindspore as ms
-    ms.onnx.export(net, example_input(cfg, 1), file_name=path, input_names=[ONNX_INPUT],
-                   output_names=[ONNX_OUTPUT], dynamic_axes={ONNX_INPUT: {0: 'batch'}, ONNX_OUTPUT: {0: 'batch'}})
+    batch_axis = {ONNX_INPUT: {0: 'batch'}, ONNX_OUTPUT: {0: 'batch'}} if cfg.dynamic_batch else None
+    ms.onnx.export(net, example_input(cfg, 1 if cfg.dynamic_batch else cfg.batch_size), file_name=path,
+                   input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], dynamic_axes=batch_axis)
+    if cfg.dynamic_batch:
+        declare_dynamic_output_batch(path)
 
 
 def declare_dynamic_output_batch(path):
@@ -132,10 +141,15 @@ def onnx_runner(path):
     return lambda images: session.run([ONNX_OUTPUT], {ONNX_INPUT: images})[0]
 
 
+def check_batches(cfg):
+    """The batches an export is checked at: a fixed batch is the only one it takes."""
+    return sorted(set(CHECK_BATCHES) | {cfg.batch_size}) if cfg.dynamic_batch else [cfg.batch_size]
+
+
 def check_export(net, run_exported, cfg, tolerance):
     """Compare the exported file with the network at each check batch and print the differences; raise
     ExportCheckFailed beyond the tolerance."""
-    batches = sorted(set(CHECK_BATCHES) | {cfg.batch_size})
+    batches = check_batches(cfg)
     rng = np.random.default_rng(cfg.seed)
     for batch in batches:
         images = rng.standard_normal((batch, 3, cfg.image_height, cfg.image_width), dtype=np.float32)
@@ -163,7 +177,6 @@ def export_and_check(net, cfg, path):
             print('Checking with mindspore.load + nn.GraphCell against the checkpoint:')
             check_export(net, mindir_runner(partial), cfg, TOLERANCE['MINDIR'])
         elif cfg.file_format == 'ONNX':
-            declare_dynamic_output_batch(partial)
             runner = onnx_runner(partial)
             if runner is None:
                 print('onnxruntime is not installed: the ONNX file was not run (pip install onnxruntime to check it)')
@@ -189,7 +202,7 @@ def main():
         require_ascend_for_air(cfg.device_target)
     setup_device(cfg)
     net = network_from_checkpoint(cfg, cfg.ckpt_file)
-    batch = f'batch {cfg.batch_size}' if cfg.file_format == 'AIR' else 'dynamic batch'
+    batch = 'dynamic batch' if cfg.dynamic_batch and cfg.file_format != 'AIR' else f'batch {cfg.batch_size}'
     print(f'Exporting {cfg.ckpt_file} ({cfg.num_classes} classes, base width {cfg.base_width}, '
           f'{cfg.bam_fusion} fusion) to {cfg.file_format}, input ({batch}, 3, {cfg.image_height}, '
           f'{cfg.image_width}), on {cfg.device_target}')

@@ -73,6 +73,8 @@ SETTINGS = {
     'ckpt_file': ('', '(new) checkpoint to export'),
     'file_name': ('resnet50_bam', '(new) exported model file name, without extension'),
     'file_format': ('MINDIR', '(new) export format'),
+    'dynamic_batch': (True, '(new) export.py: MINDIR and ONNX take any batch; false fixes it to --batch_size (1 by '
+                            'default there), the static shape Ascend 310 deployments usually take'),
     # prediction and attention maps (predict.py, attention_map.py)
     'model_file': ('', '(new) predict.py, attention_map.py: a .ckpt checkpoint (or, for predict.py, a .mindir export)'),
     'image_path': ('', '(new) predict.py, attention_map.py: an image, or a folder of images (sub-folders too)'),

@@ -1,4 +1,5 @@
-"""export.py: MINDIR and ONNX with a dynamic batch that reproduce the checkpoint, atomic writes, clear errors."""
+"""export.py: MINDIR and ONNX with a dynamic batch (or a fixed one) that reproduce the checkpoint, atomic writes,
+clear errors."""
 import os
 import re
 
@@ -66,6 +67,42 @@ def test_onnx_declares_a_symbolic_batch_on_input_and_output(narrow_exports):
         dims = value.type.tensor_type.shape.dim
         assert dims[0].dim_param == 'batch' and not dims[0].HasField('dim_value')
     assert [dim.dim_value for dim in graph.input[0].type.tensor_type.shape.dim[1:]] == [3, 64, 48]
+
+
+@pytest.fixture(scope='module')
+def fixed_batch_exports(narrow_exports, tmp_path_factory):
+    """{format: (path, export.py's stdout)} of the narrow checkpoint exported with --dynamic_batch false."""
+    root = tmp_path_factory.mktemp('fixed_batch')
+    exports = {}
+    for file_format in ('MINDIR', 'ONNX'):
+        result = run_script('export.py', '--ckpt_file', narrow_exports.ckpt, '--file_format', file_format,
+                            '--dynamic_batch', 'false', '--file_name', str(root / 'fixed'), *NARROW_MODEL)
+        assert result.returncode == 0, result.stderr
+        exports[file_format] = (str(root / f'fixed.{file_format.lower()}'), result.stdout)
+    return exports
+
+
+@pytest.mark.parametrize('file_format', ['MINDIR', 'ONNX'])
+def test_a_fixed_batch_export_is_checked_at_its_batch_of_1(fixed_batch_exports, file_format):
+    _, stdout = fixed_batch_exports[file_format]
+    assert f'to {file_format}, input (batch 1, 3, 64, 48)' in stdout
+    assert re.search(r'batch 1: max \|difference\|', stdout) and 'batch 3:' not in stdout
+
+
+def test_a_fixed_batch_mindir_runs_at_batch_1_only(fixed_batch_exports, narrow_network):
+    from src.inference import logits, network_from_mindir
+    exported = network_from_mindir(fixed_batch_exports['MINDIR'][0])
+    images = random_images(1, seed=21)
+    assert relative_difference(logits(exported, images), logits(narrow_network, images)) <= 1e-5
+    with pytest.raises(RuntimeError):
+        logits(exported, random_images(2))
+
+
+def test_a_fixed_batch_onnx_declares_batch_1(fixed_batch_exports):
+    import onnx
+    graph = onnx.load(fixed_batch_exports['ONNX'][0]).graph
+    assert [dim.dim_value for dim in graph.input[0].type.tensor_type.shape.dim] == [1, 3, 64, 48]
+    assert [dim.dim_value for dim in graph.output[0].type.tensor_type.shape.dim] == [1, 10]
 
 
 def test_a_file_that_fails_its_check_is_not_kept(narrow_exports, narrow_network, tmp_path, monkeypatch):
