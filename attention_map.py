@@ -136,7 +136,8 @@ def main():
     net = network_from_checkpoint(cfg, cfg.model_file)
     for start in range(0, len(images), cfg.batch_size):
         chunk = slice(start, start + cfg.batch_size)
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct) for path in images[chunk]])
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct, cfg.eval_resize)
+                          for path in images[chunk]])
         batch_maps = spatial_maps(net, batch)
         # The classes come from the network's own forward pass, as predict.py computes them.
         for index, (name, row, picture) in enumerate(zip(shown_names[chunk], logits(net, batch), pictures[chunk])):

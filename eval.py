@@ -30,7 +30,7 @@ def main():
 
     val_set = create_dataset(cfg.val_data_path, False, cfg.batch_size, cfg.image_height, cfg.image_width,
                              cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes,
-                             crop_pct=cfg.crop_pct)
+                             crop_pct=cfg.crop_pct, eval_resize=cfg.eval_resize)
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
     rows = []
     for path in checkpoints:

@@ -26,7 +26,7 @@ import numpy as np
 
 from src.config import UsageError, parse_config, run_main
 from src.device import resolve_target, setup_device
-from src.inference import logits, network_from_checkpoint, network_from_mindir
+from src.inference import largest_difference, logits, network_from_checkpoint, network_from_mindir
 
 EXTENSIONS = {'MINDIR': '.mindir', 'ONNX': '.onnx', 'AIR': '.air'}
 CHECK_BATCHES = (1, 3)
@@ -144,8 +144,7 @@ def check_export(net, run_exported, cfg, tolerance):
         if got.shape != expected.shape:
             raise ExportCheckFailed(f'at batch {batch} the export gives logits of shape {got.shape}, '
                                     f'the checkpoint {expected.shape}')
-        largest = float(np.abs(got - expected).max())
-        relative = largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+        largest, relative = largest_difference(got, expected)
         print(f'  batch {batch}: max |difference| {largest:.3g}, {relative:.3g} of the largest logit')
         if not relative <= tolerance:
             raise ExportCheckFailed(f'at batch {batch} the export differs from the checkpoint by {relative:.3g} '

@@ -17,6 +17,9 @@ def main():
     cfg = parse_config(__doc__)
     if cfg.resume and not os.path.isfile(cfg.resume):
         raise UsageError(f'--resume {cfg.resume} does not exist')
+    if cfg.pre_trained and not os.path.isfile(cfg.checkpoint_path):
+        raise UsageError(f'--pre_trained true needs --checkpoint_path to name a checkpoint file; '
+                         f'{cfg.checkpoint_path} is {"a folder" if os.path.isdir(cfg.checkpoint_path) else "missing"}')
     if cfg.run_eval:
         from src.dataset import check_train_val
         check_train_val(cfg.data_path, cfg.val_data_path, cfg.num_classes)
@@ -25,7 +28,7 @@ def main():
     device = setup_device(cfg)
 
     import mindspore as ms
-    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_weights,
+    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
                                 parameter_digest, restore_training_state, save_atomically, training_state)
     from src.dataset import create_dataset
     from src.evaluation import ValidationCallback
@@ -33,20 +36,28 @@ def main():
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
     from src.ResNet50_BAM import resnet50_bam
-    from src.training import BatchNormStatisticsSync, amp_level, build_train_network
+    from src.training import BatchNormStatisticsSync, amp_level, build_train_network, train_classifier_only
 
     image_size = (cfg.image_height, cfg.image_width)
     train_set = create_dataset(cfg.data_path, True, cfg.batch_size, *image_size, cfg.num_parallel_workers,
                                device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale,
                                cfg.color_jitter)
     val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct)
+                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct,
+                              eval_resize=cfg.eval_resize)
                if cfg.run_eval else None)
     steps = train_set.steps_per_epoch
 
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)
     if cfg.pre_trained:
-        load_weights(net, cfg.checkpoint_path)
+        their_classes = load_pretrained(net, cfg.checkpoint_path, cfg.reset_classifier)
+        if their_classes and device.is_main:
+            why = ('--reset_classifier true' if their_classes == cfg.num_classes else
+                   f'its classifier has {their_classes} classes and --num_classes is {cfg.num_classes}')
+            print(f'fine-tuning from {cfg.checkpoint_path}: every weight is loaded but the classifier (fc), which starts '
+                  f'fresh ({why})', flush=True)
+    if cfg.linear_probe:
+        train_classifier_only(net)
     learning_rates = cosine_annealing_lr(cfg.lr_init, cfg.eta_min, steps, cfg.epoch_size, cfg.warmup_epochs,
                                          cfg.T_max)
     train_network = build_train_network(cfg, net, learning_rates)

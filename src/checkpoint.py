@@ -32,6 +32,8 @@ def read_checkpoint(path):
     """{name: Parameter} of a checkpoint file, or a UsageError naming the file and the problem."""
     import mindspore as ms
 
+    if os.path.isdir(path):
+        raise UsageError(f'checkpoint {path} is a folder; name one {CHECKPOINT_SUFFIX} file in it')
     if not os.path.isfile(path):
         raise UsageError(f'checkpoint {path} does not exist')
     try:
@@ -41,13 +43,14 @@ def read_checkpoint(path):
         raise UsageError(f'cannot read checkpoint {path}: truncated or not a MindSpore checkpoint ({reason})') from error
 
 
-def load_weights(net, path):
-    """Load a checkpoint's weights into `net`; every network parameter must be present with its shape.
-    Returns the whole checkpoint, whose extra entries (optimizer state, epoch, ...) the caller may use."""
+CLASSIFIER = ('fc.weight', 'fc.bias')
+
+
+def _load_fitting(net, saved, path, skip=()):
+    """Load `saved` into `net`; every network parameter but those named in `skip` must be there with its shape."""
     import mindspore as ms
 
-    saved = read_checkpoint(path)
-    expected = {param.name: param for param in net.get_parameters()}
+    expected = {param.name: param for param in net.get_parameters() if param.name not in skip}
     missing = [name for name in expected if name not in saved]
     mismatched = [f'{name} {tuple(saved[name].shape)} != {tuple(param.shape)}'
                   for name, param in expected.items() if name in saved and saved[name].shape != param.shape]
@@ -59,8 +62,33 @@ def load_weights(net, path):
                             f'{"; ..." if len(mismatched) > 3 else ""})')
         raise UsageError(f'checkpoint {path} does not fit the network: parameters {" and ".join(problems)}; '
                          f'check --num_classes and --base_width')
-    ms.load_param_into_net(net, {name: saved[name] for name in expected}, strict_load=True)
+    # The parameters left out load as themselves, which keeps MindSpore from warning that they were not loaded.
+    ms.load_param_into_net(net, {param.name: saved[param.name] if param.name in expected else param
+                                 for param in net.get_parameters()}, strict_load=True)
+
+
+def load_weights(net, path):
+    """Load a checkpoint's weights into `net`; every network parameter must be present with its shape.
+    Returns the whole checkpoint, whose extra entries (optimizer state, epoch, ...) the caller may use."""
+    saved = read_checkpoint(path)
+    _load_fitting(net, saved, path)
     return saved
+
+
+def load_pretrained(net, path, reset_classifier=False):
+    """Start `net` from a checkpoint's weights, for fine-tuning: all of them, except a classifier made for another
+    number of classes (or any classifier, with `reset_classifier`), which keeps the network's fresh initialisation.
+    Any other difference is an error. Returns the checkpoint's class count when its classifier was left out,
+    else None."""
+    saved = read_checkpoint(path)
+    own = {param.name: tuple(param.shape) for param in net.get_parameters() if param.name in CLASSIFIER}
+    theirs = {name: tuple(saved[name].shape) for name in CLASSIFIER if name in saved}
+    # Another class count changes the classifier's rows only; another width would change its columns too.
+    other_classes = (len(theirs) == len(CLASSIFIER) and theirs != own
+                     and theirs['fc.weight'][1:] == own['fc.weight'][1:] and theirs['fc.bias'] == theirs['fc.weight'][:1])
+    left_out = other_classes or (reset_classifier and theirs == own)
+    _load_fitting(net, saved, path, skip=CLASSIFIER if left_out else ())
+    return theirs['fc.weight'][0] if left_out else None
 
 
 def save_atomically(save_obj, path, append_dict=None):

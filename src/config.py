@@ -10,6 +10,7 @@ import difflib
 import json
 import os
 import sys
+import tempfile
 
 from easydict import EasyDict
 
@@ -30,13 +31,20 @@ SETTINGS = {
                           '(recipe: 0.4); 0 turns it off'),
     'crop_pct': (0.875, '(new) evaluation: the centre crop\'s share of the resized image (recipe: 0.875, 224 of 256); '
                         '1 keeps the whole image, for sets stored at the input size'),
+    'eval_resize': ('opencv', '(new) evaluation resize: opencv (MindSpore\'s fast bilinear, as the C++ app) or pil '
+                              '(PIL\'s antialiased bilinear, the authors\' torchvision evaluation pixel for pixel)'),
     'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
     # model
     'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
     'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
     'zero_init_residual': (False, '(new) start each bottleneck\'s last BatchNorm scale at zero, so every block '
                                   'begins as its shortcut (the official init uses one); short runs learn faster'),
-    'pre_trained': (False, 'start training from the weights in --checkpoint_path'),
+    'pre_trained': (False, 'start training from the weights in --checkpoint_path; a classifier made for another '
+                           'number of classes is left out and starts fresh (fine-tuning)'),
+    'reset_classifier': (False, '(new) with --pre_trained: start the classifier fresh even when the checkpoint\'s '
+                                'has --num_classes outputs (new classes, same count)'),
+    'linear_probe': (False, '(new) train only the classifier: every other weight and BatchNorm statistic stays as '
+                            'loaded (needs --pre_trained true or --resume)'),
     # optimisation
     'epoch_size': (160, 'training epochs'),
     'batch_size': (128, 'images per device and step'),
@@ -92,6 +100,7 @@ CHOICES = {
     'amp_level': ('auto', 'O0', 'O1', 'O2', 'O3'),
     'lr_scheduler': ('cosine_annealing',),
     'file_format': ('MINDIR', 'ONNX', 'AIR'),
+    'eval_resize': ('opencv', 'pil'),
 }
 
 POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
@@ -165,6 +174,12 @@ def validate(cfg):
         raise UsageError(f'--label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}')
     if cfg.warmup_epochs >= cfg.epoch_size:
         raise UsageError(f'--warmup_epochs ({cfg.warmup_epochs}) must be smaller than --epoch_size ({cfg.epoch_size})')
+    if cfg.reset_classifier and not cfg.pre_trained:
+        raise UsageError('--reset_classifier applies to the weights --pre_trained true loads; add it, or drop '
+                         '--reset_classifier')
+    if cfg.linear_probe and not (cfg.pre_trained or cfg.resume):
+        raise UsageError('--linear_probe trains a classifier on top of loaded weights: add --pre_trained true '
+                         '--checkpoint_path CKPT (or --resume a linear-probe run)')
     if cfg.eta_min >= cfg.lr_init:
         raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
 
@@ -212,6 +227,21 @@ def run_main(main):
     except UsageError as error:
         sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {error}\n')
         sys.exit(2)
+
+
+def check_output_dir(directory, what):
+    """Create `directory` if needed and make sure new files can be written into it, before any work that would
+    be lost if they could not; UsageError naming `what` (e.g. '--output_dir') and the problem otherwise."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UsageError(f'{what} {directory} is a file, not a folder; choose another path')
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix='.write-check-'):
+            pass
+    except OSError as error:
+        raise UsageError(f'cannot write into {what} {directory}: {error.strerror or error}; choose a folder you can '
+                         f'write to') from error
+    return directory
 
 
 def format_config(cfg):

@@ -37,3 +37,10 @@ def logits(net, images):
     import mindspore as ms
 
     return net(ms.Tensor(np.ascontiguousarray(images, dtype=np.float32))).asnumpy()
+
+
+def largest_difference(got, expected):
+    """(largest |got - expected|, the same over the largest |expected|): how far one network's logits are from
+    another's, absolute and relative to the logits' scale."""
+    largest = float(np.abs(got - expected).max())
+    return largest, largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
