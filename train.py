@@ -8,9 +8,10 @@ Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv, the bes
 training_curves.png (src/plots.py).
 """
 import os
+import signal
 import sys
 
-from src.config import UsageError, format_config, parse_config, run_main, save_config
+from src.config import Interrupted, UsageError, check_output_dir, format_config, parse_config, run_main, save_config
 
 
 def main():
@@ -23,15 +24,19 @@ def main():
     if cfg.run_eval:
         from src.dataset import check_train_val
         check_train_val(cfg.data_path, cfg.val_data_path, cfg.num_classes)
+    # Every file the run writes goes below these two folders: found unwritable now, not after an epoch.
+    check_output_dir(cfg.output_dir, '--output_dir')
+    checkpoint_dir = check_output_dir(os.path.join(cfg.output_dir, 'ckpt'), 'the checkpoint folder')
 
     from src.device import setup_device
     device = setup_device(cfg)
 
     import mindspore as ms
     from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
-                                parameter_digest, restore_training_state, save_atomically, training_state)
+                                parameter_digest, remove_partial_files, restore_training_state, save_atomically,
+                                training_state)
     from src.dataset import create_dataset
-    from src.evaluation import ValidationCallback
+    from src.evaluation import NonFiniteLogitsError, ValidationCallback
     from src.lr_schedule import cosine_annealing_lr
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
@@ -69,7 +74,6 @@ def main():
                              f'{cfg.epoch_size}: nothing left to train; raise --epoch_size')
 
     prefix = checkpoint_prefix(cfg.name)
-    checkpoint_dir = os.path.join(cfg.output_dir, 'ckpt')
     best_path = os.path.join(cfg.output_dir, f'{prefix}_best.ckpt')
     monitor = LossMonitor(learning_rates, steps, cfg.epoch_size, cfg.batch_size * device.group_size,
                           cfg.log_interval, start_epoch, metrics_dir=cfg.output_dir, report=device.is_main)
@@ -82,6 +86,8 @@ def main():
                                        cfg.epoch_size, monitor, save_best, best_top1)
         callbacks.append(validator)
     if device.is_main:
+        remove_partial_files(checkpoint_dir)
+        remove_partial_files(cfg.output_dir)
         callbacks.append(CheckpointSaver(train_network, checkpoint_dir, prefix, cfg.save_checkpoint_epochs,
                                          cfg.keep_checkpoint_max, cfg.epoch_size, steps,
                                          best_top1=lambda: validator.best_top1 if val_set else 0.0))
@@ -96,17 +102,28 @@ def main():
             print(f'resuming after epoch {start_epoch} (step {start_epoch * steps}, '
                   f'lr {learning_rates[start_epoch * steps]:.6f})', flush=True)
 
+    def kept():
+        try:
+            last = checkpoint_files(checkpoint_dir)[-1]
+        except UsageError:
+            return 'no checkpoint was saved'
+        return f'the last good checkpoint is {last} (continue with --resume {last})'
+
     sink = cfg.use_dataset_sink and device.target != 'CPU'
     model = ms.Model(train_network)
+    # During training MindSpore's runtime answers Ctrl-C by ending the process with SIGTERM, silently; caught here,
+    # both end the run with a line saying which checkpoint to resume from (as does a scheduler's SIGTERM).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         model.train(cfg.epoch_size, train_set.dataset, callbacks=callbacks, dataset_sink_mode=sink,
                     initial_epoch=start_epoch)
-    except NonFiniteLossError as error:
-        try:
-            last = f'the last good checkpoint is {checkpoint_files(checkpoint_dir)[-1]}'
-        except UsageError:
-            last = 'no checkpoint was saved'
-        sys.exit(f'train.py: {error}; {last}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
+    except (NonFiniteLossError, NonFiniteLogitsError) as error:
+        sys.exit(f'train.py: {error}; {kept()}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
+    except KeyboardInterrupt as interruption:
+        raise Interrupted(kept()) from interruption
+    except (UsageError, OSError) as error:  # a checkpoint or a metrics file could not be written: disk full, ...
+        reason = error if isinstance(error, UsageError) else f'cannot write {error.filename}: {error.strerror}'
+        raise UsageError(f'{reason}; training stopped, {kept()}') from error
     if device.group_size > 1:  # every rank: equal digests show the group stayed in step
         print(f'rank {device.rank} parameter digest {parameter_digest(net)}', flush=True)
     if device.is_main:

@@ -8,7 +8,9 @@ second.
 import argparse
 import difflib
 import json
+import math
 import os
+import re
 import sys
 import tempfile
 
@@ -108,6 +110,7 @@ POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 's
 NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed',
                 'bench_warmup')
 MIN_IMAGE_SIZE = 32
+FILE_NAME_PART = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 
 
 def defaults():
@@ -151,6 +154,12 @@ def build_parser(prog, description, entry_defaults=None):
 
 def validate(cfg):
     """Raise UsageError for values no run can use; ranges that depend on data are checked where data is read."""
+    for key, (default, _) in SETTINGS.items():
+        if isinstance(default, float) and not math.isfinite(cfg[key]):
+            raise UsageError(f'--{key} must be a finite number, got {cfg[key]}')
+    if not FILE_NAME_PART.match(cfg.name):
+        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use letters, '
+                         f'digits, "_", "-" and "." only, starting with a letter or digit')
     for key in POSITIVE:
         if not cfg[key] > 0:
             raise UsageError(f'--{key} must be positive, got {cfg[key]}')
@@ -220,23 +229,39 @@ def read_json(path, what, missing_hint=''):
         raise UsageError(f'{what} {path} is not JSON ({error})') from error
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the interrupted entry point kept (e.g. its last checkpoint)."""
+
+
 def run_main(main):
-    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2."""
+    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C one line
+    and exit status 130 (128 + SIGINT, as a shell reports it)."""
+    prog = os.path.basename(sys.argv[0])
     try:
         return main()
     except UsageError as error:
-        sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {error}\n')
+        sys.stderr.write(f'{prog}: error: {error}\n')
         sys.exit(2)
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        kept = f': {interruption}' if isinstance(interruption, Interrupted) else ''
+        sys.stderr.write(f'{prog}: interrupted{kept}\n')
+        sys.exit(130)
 
 
 def check_output_dir(directory, what):
-    """Create `directory` if needed and make sure new files can be written into it, before any work that would
-    be lost if they could not; UsageError naming `what` (e.g. '--output_dir') and the problem otherwise."""
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        raise UsageError(f'{what} {directory} is a file, not a folder; choose another path')
+    """UsageError naming `what` (e.g. '--output_dir') and the problem unless files can be written in `directory`,
+    checked before any work that would be lost: a file where the folder (or one above it) should be, a read-only or
+    forbidden folder. Nothing is created: a folder that does not exist yet is checked at its nearest parent."""
+    path = os.path.abspath(directory)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = '' if existing == path else f' ({existing} is a file)'
+        raise UsageError(f'{what} {directory} is {"below " if where else ""}a file, not a folder{where}; choose '
+                         f'another path')
     try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix='.write-check-'):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-check-'):
             pass
     except OSError as error:
         raise UsageError(f'cannot write into {what} {directory}: {error.strerror or error}; choose a folder you can '
@@ -249,12 +274,27 @@ def format_config(cfg):
     return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
 
 
+def write_text_atomically(path, text):
+    """Write `text` to `path` through a temporary file renamed into place, creating the folder: the file is then
+    complete or absent (or its earlier version), never half-written. UsageError naming the file if it fails."""
+    directory = os.path.dirname(os.path.abspath(path))
+    partial = os.path.join(directory, f'.partial-{os.path.basename(path)}')
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(partial, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    except OSError as error:
+        raise UsageError(f'cannot write {path}: {error.strerror or error}') from error
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
 def write_json(path, content, sort_keys=False):
-    """Write `content` as indented JSON to `path`, creating its folder."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as handle:
-        json.dump(content, handle, indent=2, sort_keys=sort_keys)
-        handle.write('\n')
+    """Write `content` as indented JSON to `path` (atomically, see write_text_atomically)."""
+    return write_text_atomically(path, json.dumps(content, indent=2, sort_keys=sort_keys) + '\n')
 
 
 def save_config(cfg, directory, file_name='config.json'):

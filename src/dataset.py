@@ -182,7 +182,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
     role = _describe_set(training)
     folder = read_image_folder(data_path, role)
     if num_classes is not None:
-        check_num_classes(folder, num_classes, role)
+        check_num_classes(folder, num_classes, role, scoring=not training)
     samples, unreadable = split_readable(folder.samples)
     if unreadable and shard_id == 0:
         logger.warning(describe_unreadable(unreadable, len(folder.samples), data_path))

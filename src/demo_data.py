@@ -28,7 +28,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from src.config import OneLineParser, UsageError, run_main
+from src.config import OneLineParser, UsageError, check_output_dir, run_main
 from src.image_folder import image_labels
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -138,6 +138,7 @@ def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=V
     train_indices = pick_per_class(train_labels, train_per_class, train_rng, classes)
     val_indices = pick_per_class(val_labels, val_per_class, val_rng, classes)
 
+    check_output_dir(output_dir, '--output_dir')
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.demo_data-', dir=output_dir)
     try:
@@ -155,6 +156,8 @@ def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=V
             if os.path.isdir(target):
                 shutil.rmtree(target)
             os.replace(stage[part], target)
+    except OSError as error:  # a full disk: nothing half-written is left behind
+        raise UsageError(f'cannot write the demo set into {output_dir}: {error.strerror or error}') from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {part: os.path.join(output_dir, part) for part in PARTS}

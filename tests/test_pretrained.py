@@ -142,6 +142,7 @@ BAD_CASES = ('cbam.pth', 'resnet50.pth', 'missing.pth', 'shape.pth', 'narrow_cla
              'epoch_only.pth', 'truncated_legacy', 'truncated_zip', 'text', 'empty', 'missing_file', 'folder')
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize('case', BAD_CASES)
 def test_bad_input_is_refused_in_one_line_and_nothing_is_written(case, bad_files, tmp_path):
     path, message = bad_files[case]
@@ -152,6 +153,7 @@ def test_bad_input_is_refused_in_one_line_and_nothing_is_written(case, bad_files
     assert 'Traceback' not in result.stderr and os.listdir(output) == []
 
 
+@pytest.mark.fault
 def test_an_output_path_that_cannot_be_written_is_refused_first(release_files, tmp_path):
     (tmp_path / 'file').write_text('x')
     assert 'is a folder' in one_line_error(convert(release_files['zip'], tmp_path))
@@ -167,6 +169,7 @@ def without_torch(tmp_path_factory):
     return {'PYTHONPATH': str(root)}
 
 
+@pytest.mark.fault
 def test_without_pytorch_the_converter_says_how_to_install_it(release_files, without_torch, tmp_path):
     line = one_line_error(convert(release_files['legacy'], tmp_path / 'x.ckpt', env=without_torch))
     assert 'needs PyTorch' in line and 'pip install torch --index-url https://download.pytorch.org/whl/cpu' in line
@@ -290,6 +293,7 @@ def test_fine_tuning_the_converted_weights_to_new_classes(converted_10, target_s
     assert not np.array_equal(before['layer1.0.bn1.moving_mean'], after['layer1.0.bn1.moving_mean'])
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize('extra, message', [
     (('--base_width', '16'), 'does not fit the network'),
     (('--pre_trained', 'false', '--linear_probe', 'true'), '--linear_probe trains a classifier on top of loaded'),
@@ -301,6 +305,7 @@ def test_fine_tuning_mistakes_are_one_line_errors(trained_run, target_set, tmp_p
     assert not (tmp_path / 'ckpt').exists()
 
 
+@pytest.mark.fault
 def test_pre_trained_needs_a_checkpoint_file(trained_run, target_set, tmp_path):
     line = one_line_error(run_script(*tune_args(target_set, tmp_path, trained_run[0] / 'ckpt')))
     assert '--pre_trained true needs --checkpoint_path to name a checkpoint file' in line and 'a folder' in line
