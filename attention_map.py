@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from predict import list_images, preprocess, read_class_names, top_classes
-from src.config import UsageError, parse_config, run_main
+from src.config import UsageError, check_output_dir, parse_config, run_main
 from src.dataset import IMAGENET_MEAN, IMAGENET_STD
 from src.device import setup_device
 from src.inference import logits, network_from_checkpoint
@@ -132,17 +132,23 @@ def main():
         raise UsageError('--image_path is required: an image or a folder of images')
     images, shown_names = list_images(cfg.image_path)
     pictures = output_paths(images, cfg.image_path, cfg.output_dir)
+    check_output_dir(os.path.join(cfg.output_dir, ATTENTION_FOLDER), 'the pictures\' folder')
     setup_device(cfg)
     net = network_from_checkpoint(cfg, cfg.model_file)
     for start in range(0, len(images), cfg.batch_size):
         chunk = slice(start, start + cfg.batch_size)
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct) for path in images[chunk]])
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct, cfg.eval_resize)
+                          for path in images[chunk]])
         batch_maps = spatial_maps(net, batch)
         # The classes come from the network's own forward pass, as predict.py computes them.
         for index, (name, row, picture) in enumerate(zip(shown_names[chunk], logits(net, batch), pictures[chunk])):
             predicted = top_classes(row, class_names)
-            draw_attention_figure(displayable(batch[index]), [maps[index] for maps in batch_maps],
-                                  f'{name}\npredicted: {predicted}', picture)
+            try:
+                draw_attention_figure(displayable(batch[index]), [maps[index] for maps in batch_maps],
+                                      f'{name}\npredicted: {predicted}', picture)
+            except OSError as error:
+                raise UsageError(f'cannot write {picture}: {error.strerror or error}; the {start + index} pictures '
+                                 f'listed above were written') from error
             print(f'{name}: {predicted} -> {picture}', flush=True)
     print(f'{len(images)} attention pictures in {os.path.join(cfg.output_dir, ATTENTION_FOLDER)}')
 

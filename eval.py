@@ -6,11 +6,12 @@ Prints a line per checkpoint and writes OUTPUT_DIR/eval_results.csv (one row per
 that cannot be read or does not fit the network is reported and skipped; the exit status is then 2.
 """
 import csv
+import io
 import os
 import sys
 import time
 
-from src.config import UsageError, parse_config, run_main, save_config
+from src.config import UsageError, check_output_dir, parse_config, run_main, save_config, write_text_atomically
 
 RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 
@@ -19,31 +20,35 @@ def main():
     cfg = parse_config(__doc__)
     from src.checkpoint import checkpoint_files
     checkpoints = checkpoint_files(cfg.checkpoint_path)
+    check_output_dir(cfg.output_dir, '--output_dir')  # before the scoring whose results would be lost
 
     from src.device import setup_device
     device = setup_device(cfg)
+    if device.is_main:
+        save_config(cfg, cfg.output_dir, 'eval_config.json')
 
     from src.checkpoint import load_weights
     from src.dataset import create_dataset
-    from src.evaluation import evaluate
+    from src.evaluation import NonFiniteLogitsError, evaluate
     from src.ResNet50_BAM import resnet50_bam
 
     val_set = create_dataset(cfg.val_data_path, False, cfg.batch_size, cfg.image_height, cfg.image_width,
                              cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes,
-                             crop_pct=cfg.crop_pct)
+                             crop_pct=cfg.crop_pct, eval_resize=cfg.eval_resize)
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
     rows = []
     for path in checkpoints:
         started = time.time()
         try:
             load_weights(net, path)
-        except UsageError as error:
+            result = evaluate(net, val_set.dataset, device.group_size)
+        except (UsageError, NonFiniteLogitsError) as error:
             if len(checkpoints) == 1:
-                raise
+                raise UsageError(f'{path}: {error}' if isinstance(error, NonFiniteLogitsError) else str(error)) \
+                    from error
             rows.append({'checkpoint': path, 'error': str(error)})
             print(f'{path}: skipped: {error}', file=sys.stderr, flush=True)
             continue
-        result = evaluate(net, val_set.dataset, device.group_size)
         rows.append(dict(result, checkpoint=path, seconds=round(time.time() - started, 2)))
         if device.is_main:
             print(f"{path}: top1 {result['top1']:.4f} top5 {result['top5']:.4f} "
@@ -51,11 +56,14 @@ def main():
 
     if device.is_main:
         results_path = os.path.join(cfg.output_dir, 'eval_results.csv')
-        save_config(cfg, cfg.output_dir, 'eval_config.json')
-        with open(results_path, 'w', newline='', encoding='utf-8') as handle:
-            writer = csv.DictWriter(handle, fieldnames=RESULT_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO()
+        writer = csv.DictWriter(table, fieldnames=RESULT_FIELDS, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(rows)
+        try:
+            write_text_atomically(results_path, table.getvalue())
+        except UsageError as error:
+            raise UsageError(f'{error}; the scores are printed above') from error
         scored = [row for row in rows if 'top1' in row]
         if scored:
             best = max(scored, key=lambda row: row['top1'])

@@ -17,19 +17,21 @@ What --batch_size means:
   AIR           the batch is fixed to --batch_size (Ascend's model converter needs a static shape). AIR is
                 written only by MindSpore's Ascend backend, and cannot be run in Python to be checked.
 
-MINDIR is checked by loading it back (`mindspore.load` + `nn.GraphCell`), ONNX in ONNX Runtime when that is
-installed: the largest difference from the checkpoint's network is printed for each batch, and a file
+MINDIR is checked by loading it back (`mindspore.load` + `nn.GraphCell`), ONNX in ONNX Runtime (a requirement
+of the repository, so every ONNX file is run before it is kept): the largest difference from the checkpoint's network is printed for each batch, and a file
 that differs by more than a tolerance is not kept. The export is written under a temporary name and
 renamed into place after the check, so NAME.<ext> is never a partial or unchecked file.
 """
+import logging
 import os
 import re
 
 import numpy as np
 
-from src.config import UsageError, parse_config, run_main
+from src.config import UsageError, check_output_dir, parse_config, run_main
 from src.device import resolve_target, setup_device
-from src.inference import logits, network_from_checkpoint, network_from_mindir
+from src.inference import largest_difference, logits, network_from_checkpoint, network_from_mindir
+from src.mindspore_log import mindspore_log_kept
 
 EXTENSIONS = {'MINDIR': '.mindir', 'ONNX': '.onnx', 'AIR': '.air'}
 CHECK_BATCHES = (1, 3)
@@ -55,6 +57,7 @@ def output_path(file_name, file_format):
     if not MINDSPORE_FILE_NAME.match(path):
         raise UsageError(f'--file_name {file_name}: MindSpore writes only paths of letters, digits and @ _ - . : /; '
                          f'{path} has others')
+    check_output_dir(os.path.dirname(path), '--file_name\'s folder')
     return path
 
 
@@ -131,13 +134,19 @@ def mindir_runner(path):
     return lambda images: logits(graph_cell, images)
 
 
-def onnx_runner(path):
-    """ONNX Runtime on the file, or None when onnxruntime is not installed."""
+def import_onnxruntime():
+    """ONNX Runtime, which checks every ONNX export; a UsageError saying how to install it if it is missing."""
     try:
         import onnxruntime
-    except ImportError:
-        return None
-    session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+    except ImportError as error:
+        raise UsageError('checking an ONNX export needs ONNX Runtime, which is not installed: pip install onnxruntime '
+                         '(it is in requirements.txt)') from error
+    return onnxruntime
+
+
+def onnx_runner(path):
+    """ONNX Runtime on the file."""
+    session = import_onnxruntime().InferenceSession(path, providers=['CPUExecutionProvider'])
     return lambda images: session.run([ONNX_OUTPUT], {ONNX_INPUT: images})[0]
 
 
@@ -158,8 +167,7 @@ def check_export(net, run_exported, cfg, tolerance):
         if got.shape != expected.shape:
             raise ExportCheckFailed(f'at batch {batch} the export gives logits of shape {got.shape}, '
                                     f'the checkpoint {expected.shape}')
-        largest = float(np.abs(got - expected).max())
-        relative = largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+        largest, relative = largest_difference(got, expected)
         print(f'  batch {batch}: max |difference| {largest:.3g}, {relative:.3g} of the largest logit')
         if not relative <= tolerance:
             raise ExportCheckFailed(f'at batch {batch} the export differs from the checkpoint by {relative:.3g} '
@@ -170,22 +178,23 @@ def export_and_check(net, cfg, path):
     """Write the export to a temporary name, check it, then rename it to `path`."""
     partial = temporary_path(path)
     try:
-        WRITERS[cfg.file_format](net, cfg, partial)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with mindspore_log_kept(logging.ERROR) as errors:  # MindSpore logs some write errors instead of raising
+            WRITERS[cfg.file_format](net, cfg, partial)
         if not os.path.isfile(partial):
-            raise ExportCheckFailed(f'MindSpore reported no error but wrote no {cfg.file_format} file')
+            raise UsageError(f'cannot write {path}: {errors[-1] if errors else "MindSpore wrote no file"}; '
+                             f'nothing was written')
         if cfg.file_format == 'MINDIR':
             print('Checking with mindspore.load + nn.GraphCell against the checkpoint:')
             check_export(net, mindir_runner(partial), cfg, TOLERANCE['MINDIR'])
         elif cfg.file_format == 'ONNX':
-            runner = onnx_runner(partial)
-            if runner is None:
-                print('onnxruntime is not installed: the ONNX file was not run (pip install onnxruntime to check it)')
-            else:
-                print('Checking with ONNX Runtime against the checkpoint:')
-                check_export(net, runner, cfg, TOLERANCE['ONNX'])
+            print('Checking with ONNX Runtime against the checkpoint:')
+            check_export(net, onnx_runner(partial), cfg, TOLERANCE['ONNX'])
         else:
             print('AIR cannot be run in Python: convert it with ATC on the Ascend machine')
         os.replace(partial, path)
+    except OSError as error:  # a full disk, a folder that turned read-only
+        raise UsageError(f'cannot write {path}: {error.strerror or error}; nothing was written') from error
     finally:
         if os.path.exists(partial):
             os.remove(partial)
@@ -198,6 +207,8 @@ def main():
     if not os.path.isfile(cfg.ckpt_file):
         raise UsageError(f'--ckpt_file {cfg.ckpt_file} does not exist')
     path = output_path(cfg.file_name, cfg.file_format)
+    if cfg.file_format == 'ONNX':
+        import_onnxruntime()  # before the export, which would otherwise be thrown away unchecked
     if cfg.file_format == 'AIR':
         require_ascend_for_air(cfg.device_target)
     setup_device(cfg)

@@ -76,6 +76,11 @@ def accuracy(results, labels, label_path):
     if unknown:
         raise UsageError(f'{len(unknown)} labels in {label_path} are not classes of the {num_classes}-class '
                          f'model: {_some(f"{stem} -> {labels[stem]}" for stem in unknown)}')
+    non_finite = [stem for stem, row in zip(stems, logits) if not np.isfinite(row).all()]
+    if non_finite:
+        raise UsageError(f'{len(non_finite)} of {len(stems)} result files hold NaN or infinite logits, which are not '
+                         f'answers: {_some(stem + RESULT_SUFFIX for stem in non_finite)}; the model or its weights '
+                         f'are damaged')
     ranked = np.argsort(-logits, axis=1, kind='stable')[:, :max(TOP_K)]
     hits = ranked == targets[:, None]
     top1, top5 = (float(hits[:, :k].any(axis=1).mean()) for k in TOP_K)

@@ -61,10 +61,10 @@ def list_images(path):
     return images, [os.path.relpath(image, path) for image in images]
 
 
-def preprocess(path, height, width, crop_pct):
+def preprocess(path, height, width, crop_pct, resize='opencv'):
     """The (3, H, W) float32 input of one image, as evaluation makes it."""
     image = np.fromfile(path, dtype=np.uint8)
-    for transform in eval_transforms(height, width, crop_pct):
+    for transform in eval_transforms(height, width, crop_pct, resize):
         image = transform(image)
     return image
 
@@ -110,7 +110,7 @@ def main():
     setup_device(cfg)
     classify = load_classifier(cfg)
     for start in range(0, len(images), cfg.batch_size):
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct)
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct, cfg.eval_resize)
                           for path in images[start:start + cfg.batch_size]])
         batch_logits = classify(batch)
         if class_names and len(class_names) != batch_logits.shape[1]:

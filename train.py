@@ -8,44 +8,53 @@ Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv, the bes
 training_curves.png (src/plots.py).
 """
 import os
+import signal
 import sys
 
-from src.config import UsageError, format_config, parse_config, run_main, save_config
+from src.config import Interrupted, UsageError, check_output_dir, format_config, parse_config, run_main, save_config
 
 
 def check_inputs(cfg):
     """The checks of the folders and files the settings name that need no device: run first, and by the
-    data-parallel launcher (src/launch.py) before it starts any process."""
+    data-parallel launcher (src/launch.py) before it starts any process. Returns the checkpoint folder."""
     if cfg.resume and not os.path.isfile(cfg.resume):
         raise UsageError(f'--resume {cfg.resume} does not exist')
+    if cfg.pre_trained and not os.path.isfile(cfg.checkpoint_path):
+        raise UsageError(f'--pre_trained true needs --checkpoint_path to name a checkpoint file; '
+                         f'{cfg.checkpoint_path} is {"a folder" if os.path.isdir(cfg.checkpoint_path) else "missing"}')
     from src.dataset import check_train_val
     check_train_val(cfg.data_path, cfg.val_data_path if cfg.run_eval else None, cfg.num_classes)
+    # Every file the run writes goes below these two folders: found unwritable now, not after an epoch.
+    check_output_dir(cfg.output_dir, '--output_dir')
+    return check_output_dir(os.path.join(cfg.output_dir, 'ckpt'), 'the checkpoint folder')
 
 
 def main():
     cfg = parse_config(__doc__)
-    check_inputs(cfg)
+    checkpoint_dir = check_inputs(cfg)
 
     from src.device import check_same_data, setup_device
     device = setup_device(cfg)
 
     import mindspore as ms
-    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_weights,
-                                parameter_digest, restore_training_state, save_atomically, training_state)
+    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
+                                parameter_digest, remove_partial_files, restore_training_state, save_atomically,
+                                training_state)
     from src.dataset import create_dataset
-    from src.evaluation import ValidationCallback
+    from src.evaluation import NonFiniteLogitsError, ValidationCallback
     from src.lr_schedule import cosine_annealing_lr
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
     from src.ResNet50_BAM import resnet50_bam
-    from src.training import BatchNormStatisticsSync, amp_level, build_train_network
+    from src.training import BatchNormStatisticsSync, amp_level, build_train_network, train_classifier_only
 
     image_size = (cfg.image_height, cfg.image_width)
     train_set = create_dataset(cfg.data_path, True, cfg.batch_size, *image_size, cfg.num_parallel_workers,
                                device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale,
                                cfg.color_jitter)
     val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct)
+                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct,
+                              eval_resize=cfg.eval_resize)
                if cfg.run_eval else None)
     if device.group_size > 1:
         check_same_data(device, {'train set (--data_path)': train_set, 'val set (--val_data_path)': val_set})
@@ -53,7 +62,14 @@ def main():
 
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)
     if cfg.pre_trained:
-        load_weights(net, cfg.checkpoint_path)
+        their_classes = load_pretrained(net, cfg.checkpoint_path, cfg.reset_classifier)
+        if their_classes and device.is_main:
+            why = ('--reset_classifier true' if their_classes == cfg.num_classes else
+                   f'its classifier has {their_classes} classes and --num_classes is {cfg.num_classes}')
+            print(f'fine-tuning from {cfg.checkpoint_path}: every weight is loaded but the classifier (fc), which starts '
+                  f'fresh ({why})', flush=True)
+    if cfg.linear_probe:
+        train_classifier_only(net)
     learning_rates = cosine_annealing_lr(cfg.lr_init, cfg.eta_min, steps, cfg.epoch_size, cfg.warmup_epochs,
                                          cfg.T_max)
     train_network = build_train_network(cfg, net, learning_rates)
@@ -65,7 +81,6 @@ def main():
                              f'{cfg.epoch_size}: nothing left to train; raise --epoch_size')
 
     prefix = checkpoint_prefix(cfg.name)
-    checkpoint_dir = os.path.join(cfg.output_dir, 'ckpt')
     best_path = os.path.join(cfg.output_dir, f'{prefix}_best.ckpt')
     monitor = LossMonitor(learning_rates, steps, cfg.epoch_size, cfg.batch_size * device.group_size,
                           cfg.log_interval, start_epoch, metrics_dir=cfg.output_dir, report=device.is_main)
@@ -78,6 +93,8 @@ def main():
                                        cfg.epoch_size, monitor, save_best, best_top1)
         callbacks.append(validator)
     if device.is_main:
+        remove_partial_files(checkpoint_dir)
+        remove_partial_files(cfg.output_dir)
         callbacks.append(CheckpointSaver(train_network, checkpoint_dir, prefix, cfg.save_checkpoint_epochs,
                                          cfg.keep_checkpoint_max, cfg.epoch_size, steps,
                                          best_top1=lambda: validator.best_top1 if val_set else 0.0))
@@ -92,17 +109,28 @@ def main():
             print(f'resuming after epoch {start_epoch} (step {start_epoch * steps}, '
                   f'lr {learning_rates[start_epoch * steps]:.6f})', flush=True)
 
+    def kept():
+        try:
+            last = checkpoint_files(checkpoint_dir)[-1]
+        except UsageError:
+            return 'no checkpoint was saved'
+        return f'the last good checkpoint is {last} (continue with --resume {last})'
+
     sink = cfg.use_dataset_sink and device.target != 'CPU'
     model = ms.Model(train_network)
+    # During training MindSpore's runtime answers Ctrl-C by ending the process with SIGTERM, silently; caught here,
+    # both end the run with a line saying which checkpoint to resume from (as does a scheduler's SIGTERM).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         model.train(cfg.epoch_size, train_set.dataset, callbacks=callbacks, dataset_sink_mode=sink,
                     initial_epoch=start_epoch)
-    except NonFiniteLossError as error:
-        try:
-            last = f'the last good checkpoint is {checkpoint_files(checkpoint_dir)[-1]}'
-        except UsageError:
-            last = 'no checkpoint was saved'
-        sys.exit(f'train.py: {error}; {last}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
+    except (NonFiniteLossError, NonFiniteLogitsError) as error:
+        sys.exit(f'train.py: {error}; {kept()}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
+    except KeyboardInterrupt as interruption:
+        raise Interrupted(kept()) from interruption
+    except (UsageError, OSError) as error:  # a checkpoint or a metrics file could not be written: disk full, ...
+        reason = error if isinstance(error, UsageError) else f'cannot write {error.filename}: {error.strerror}'
+        raise UsageError(f'{reason}; training stopped, {kept()}') from error
     if device.group_size > 1:  # every rank: equal digests show the group stayed in step
         print(f'rank {device.rank} parameter digest {parameter_digest(net)}', flush=True)
     if device.is_main:

@@ -70,8 +70,8 @@ OUTPUT_DIR="$output/infer" bash "$repo/scripts/run_infer_cpu.sh" "$output/resnet
 step "6/6 BAM attention maps of a few val images"
 mkdir -p "$output/attention_inputs"
 for class_dir in "$data"/val/*/; do
-    first="$(find "$class_dir" -type f | sort | head -n 1)"
-    cp "$first" "$output/attention_inputs/"
+    images=("$class_dir"*)  # sorted by the shell; no pipe whose reader could close early under pipefail
+    cp "${images[0]}" "$output/attention_inputs/"
 done
 run_logged "$output/logs/attention.log" "$PYTHON" attention_map.py --model_file "$best" \
     --image_path "$output/attention_inputs" --class_names "$data/class_names.json" --output_dir "$output" \

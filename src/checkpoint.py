@@ -1,13 +1,19 @@
 """Checkpoint files: written atomically, read with errors that say what is wrong, listed in epoch order."""
 import hashlib
+import logging
 import os
 import re
 
+import numpy as np
 from mindspore.train import Callback
 
 from src.config import UsageError
+from src.mindspore_log import mindspore_log_kept
 
 CHECKPOINT_SUFFIX = '.ckpt'
+PARTIAL_PREFIX = '.partial-'
+# The entry save_atomically writes after all others: a file without it was cut short (or written elsewhere).
+END_MARKER = 'end_of_checkpoint'
 
 
 def _natural_key(text):
@@ -32,6 +38,8 @@ def read_checkpoint(path):
     """{name: Parameter} of a checkpoint file, or a UsageError naming the file and the problem."""
     import mindspore as ms
 
+    if os.path.isdir(path):
+        raise UsageError(f'checkpoint {path} is a folder; name one {CHECKPOINT_SUFFIX} file in it')
     if not os.path.isfile(path):
         raise UsageError(f'checkpoint {path} does not exist')
     try:
@@ -41,44 +49,108 @@ def read_checkpoint(path):
         raise UsageError(f'cannot read checkpoint {path}: truncated or not a MindSpore checkpoint ({reason})') from error
 
 
+CLASSIFIER = ('fc.weight', 'fc.bias')
+
+
+def _problems(expected, saved, path):
+    """What keeps the entries of `expected` ({name: shape}) from loading from `saved`, as a phrase, or None."""
+    missing = [name for name in expected if name not in saved]
+    if missing and END_MARKER not in saved:
+        return (f'{path} lacks {len(missing)} of the {len(expected)} entries needed ({_first(missing)}) and the end '
+                f'marker every checkpoint written here carries last: it is truncated (a copy or a save that did not '
+                f'finish), or another program wrote it for another network')
+    mismatched = [f'{name} {tuple(saved[name].shape)} != {shape}' for name, shape in expected.items()
+                  if name in saved and tuple(saved[name].shape) != shape]
+    if missing or mismatched:
+        problems = [f'{len(missing)} missing ({_first(missing)})'] if missing else []
+        if mismatched:
+            problems.append(f'{len(mismatched)} of another shape ({_first(mismatched, "; ")})')
+        return f'{path} does not fit the network: parameters {" and ".join(problems)}'
+    damaged = [name for name in expected if not np.isfinite(saved[name].asnumpy()).all()]
+    if damaged:
+        return (f'{path} holds NaN or infinite values in {len(damaged)} entries ({_first(damaged)}): the run that '
+                f'wrote it had diverged; use an earlier checkpoint')
+    negative = [name for name in expected if name.endswith('moving_variance') and (saved[name].asnumpy() < 0).any()]
+    if negative:
+        return (f'{path} holds negative BatchNorm variances in {len(negative)} entries ({_first(negative)}), which no '
+                f'training writes: the file is damaged')
+    return None
+
+
+def _first(names, separator=', ', limit=3):
+    return separator.join(names[:limit]) + (f'{separator}...' if len(names) > limit else '')
+
+
+def _load_fitting(net, saved, path, skip=()):
+    """Load `saved` into `net`; every network parameter but those named in `skip` must be there, with its shape
+    and finite values."""
+    import mindspore as ms
+
+    expected = {param.name: tuple(param.shape) for param in net.get_parameters() if param.name not in skip}
+    problem = _problems(expected, saved, path)
+    if problem:
+        hint = '; check --num_classes and --base_width' if 'fit the network' in problem or 'lacks' in problem else ''
+        raise UsageError(problem + hint)
+    # The parameters left out load as themselves, which keeps MindSpore from warning that they were not loaded.
+    ms.load_param_into_net(net, {param.name: saved[param.name] if param.name in expected else param
+                                 for param in net.get_parameters()}, strict_load=True)
+
+
 def load_weights(net, path):
     """Load a checkpoint's weights into `net`; every network parameter must be present with its shape.
     Returns the whole checkpoint, whose extra entries (optimizer state, epoch, ...) the caller may use."""
-    import mindspore as ms
-
     saved = read_checkpoint(path)
-    expected = {param.name: param for param in net.get_parameters()}
-    missing = [name for name in expected if name not in saved]
-    mismatched = [f'{name} {tuple(saved[name].shape)} != {tuple(param.shape)}'
-                  for name, param in expected.items() if name in saved and saved[name].shape != param.shape]
-    if missing or mismatched:
-        problems = [f'{len(missing)} missing ({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})'] \
-            if missing else []
-        if mismatched:
-            problems.append(f'{len(mismatched)} of another shape ({"; ".join(mismatched[:3])}'
-                            f'{"; ..." if len(mismatched) > 3 else ""})')
-        raise UsageError(f'checkpoint {path} does not fit the network: parameters {" and ".join(problems)}; '
-                         f'check --num_classes and --base_width')
-    ms.load_param_into_net(net, {name: saved[name] for name in expected}, strict_load=True)
+    _load_fitting(net, saved, path)
     return saved
+
+
+def load_pretrained(net, path, reset_classifier=False):
+    """Start `net` from a checkpoint's weights, for fine-tuning: all of them, except a classifier made for another
+    number of classes (or any classifier, with `reset_classifier`), which keeps the network's fresh initialisation.
+    Any other difference is an error. Returns the checkpoint's class count when its classifier was left out,
+    else None."""
+    saved = read_checkpoint(path)
+    own = {param.name: tuple(param.shape) for param in net.get_parameters() if param.name in CLASSIFIER}
+    theirs = {name: tuple(saved[name].shape) for name in CLASSIFIER if name in saved}
+    # Another class count changes the classifier's rows only; another width would change its columns too.
+    other_classes = (len(theirs) == len(CLASSIFIER) and theirs != own
+                     and theirs['fc.weight'][1:] == own['fc.weight'][1:] and theirs['fc.bias'] == theirs['fc.weight'][:1])
+    left_out = other_classes or (reset_classifier and theirs == own)
+    _load_fitting(net, saved, path, skip=CLASSIFIER if left_out else ())
+    return theirs['fc.weight'][0] if left_out else None
 
 
 def save_atomically(save_obj, path, append_dict=None):
     """Save like `mindspore.save_checkpoint`, but through a temporary file renamed into place, so a run
-    killed while saving leaves the previous file intact."""
+    killed while saving leaves the previous file intact. A save that fails (a full disk, a folder that turned
+    read-only) leaves no temporary file and raises a UsageError naming the file and the reason."""
     import mindspore as ms
 
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Hidden, and ending in .ckpt because save_checkpoint appends that suffix otherwise.
-    partial = os.path.join(directory, f'.partial-{os.path.basename(path)}')
+    # Hidden, and ending in .ckpt because save_checkpoint appends that suffix otherwise; MindSpore itself writes
+    # PARTIAL_PREFIX<name>.tmp first and renames it.
+    partial = os.path.join(directory, f'{PARTIAL_PREFIX}{os.path.basename(path)}')
+    mindspore_temporary = partial[:-len(CHECKPOINT_SUFFIX)] + '.tmp'
     try:
-        ms.save_checkpoint(save_obj, partial, append_dict=append_dict)
+        os.makedirs(directory, exist_ok=True)
+        with mindspore_log_kept(logging.CRITICAL):  # its report of a failed save would be a second, vaguer line
+            ms.save_checkpoint(save_obj, partial, append_dict={**(append_dict or {}), END_MARKER: 1})
         os.replace(partial, path)
+    except OSError as error:
+        raise UsageError(f'cannot write checkpoint {path}: {error.strerror or error}') from error
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        for leftover in (partial, mindspore_temporary):
+            if os.path.exists(leftover):
+                os.remove(leftover)
     return path
+
+
+def remove_partial_files(directory):
+    """Remove what saves killed half-way left in `directory` (the files they replace were never touched)."""
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            if name.startswith(PARTIAL_PREFIX):
+                os.remove(os.path.join(directory, name))
 
 
 def checkpoint_prefix(dataset_name):
@@ -126,20 +198,27 @@ def restore_training_state(train_network, path, steps_per_epoch):
     import mindspore as ms
 
     saved = read_checkpoint(path)
+    if 'epoch_num' not in saved and any(name.startswith('moments.') for name in saved):
+        raise UsageError(f'{path} holds optimizer state but not the epoch that train.py writes last: the file is '
+                         f'truncated; resume from an earlier checkpoint')
     if 'epoch_num' not in saved or not any(name.startswith('moments.') for name in saved):
-        raise UsageError(f'{path} holds no training state (epoch, optimizer momentum): resume from a checkpoint '
-                         f'written by train.py, or start from its weights with --pre_trained true '
+        cut = '' if END_MARKER in saved else (' and no end marker: it is truncated, or was not written by this '
+                                              'repository\'s train.py')
+        raise UsageError(f'{path} holds no training state (epoch, optimizer momentum){cut}: resume from a '
+                         f'checkpoint written by train.py, or start from its weights with --pre_trained true '
                          f'--checkpoint_path {path}')
     epoch = int(saved['epoch_num'].asnumpy())
     if int(saved['global_step'].asnumpy()) != epoch * steps_per_epoch:
         raise UsageError(f'{path} was saved after {int(saved["global_step"].asnumpy())} steps over {epoch} epochs, '
                          f'but this run has {steps_per_epoch} steps per epoch: resume with the same data, '
                          f'--batch_size and number of devices')
-    wanted = {param.name: param for param in train_network.get_parameters() if param.name != 'learning_rate'}
-    missing = [name for name in wanted if name not in saved]
-    if missing:
-        raise UsageError(f'{path} does not fit this training run: {len(missing)} entries missing '
-                         f'({", ".join(missing[:3])}); resume with the settings the run started with')
+    wanted = {param.name: tuple(param.shape) for param in train_network.get_parameters()
+              if param.name != 'learning_rate'}
+    problem = _problems(wanted, saved, path)
+    if problem:
+        hint = ('; resume with the settings the run started with (--num_classes, --base_width, --linear_probe)'
+                if 'fit the network' in problem or 'lacks' in problem else '')
+        raise UsageError(problem.replace('does not fit the network', 'does not fit this training run') + hint)
     ms.load_param_into_net(train_network, {name: saved[name] for name in wanted}, strict_load=True)
     best_top1 = float(saved['best_top1'].asnumpy()) if 'best_top1' in saved else 0.0
     return epoch, best_top1

@@ -8,8 +8,11 @@ second.
 import argparse
 import difflib
 import json
+import math
 import os
+import re
 import sys
+import tempfile
 
 from easydict import EasyDict
 
@@ -30,13 +33,20 @@ SETTINGS = {
                           '(recipe: 0.4); 0 turns it off'),
     'crop_pct': (0.875, '(new) evaluation: the centre crop\'s share of the resized image (recipe: 0.875, 224 of 256); '
                         '1 keeps the whole image, for sets stored at the input size'),
+    'eval_resize': ('opencv', '(new) evaluation resize: opencv (MindSpore\'s fast bilinear, as the C++ app) or pil '
+                              '(PIL\'s antialiased bilinear, the authors\' torchvision evaluation pixel for pixel)'),
     'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
     # model
     'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
     'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
     'zero_init_residual': (False, '(new) start each bottleneck\'s last BatchNorm scale at zero, so every block '
                                   'begins as its shortcut (the official init uses one); short runs learn faster'),
-    'pre_trained': (False, 'start training from the weights in --checkpoint_path'),
+    'pre_trained': (False, 'start training from the weights in --checkpoint_path; a classifier made for another '
+                           'number of classes is left out and starts fresh (fine-tuning)'),
+    'reset_classifier': (False, '(new) with --pre_trained: start the classifier fresh even when the checkpoint\'s '
+                                'has --num_classes outputs (new classes, same count)'),
+    'linear_probe': (False, '(new) train only the classifier: every other weight and BatchNorm statistic stays as '
+                            'loaded (needs --pre_trained true or --resume)'),
     # optimisation
     'epoch_size': (160, 'training epochs'),
     'batch_size': (128, 'images per device and step'),
@@ -94,6 +104,7 @@ CHOICES = {
     'amp_level': ('auto', 'O0', 'O1', 'O2', 'O3'),
     'lr_scheduler': ('cosine_annealing',),
     'file_format': ('MINDIR', 'ONNX', 'AIR'),
+    'eval_resize': ('opencv', 'pil'),
 }
 
 POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
@@ -101,6 +112,7 @@ POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 's
 NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed',
                 'bench_warmup')
 MIN_IMAGE_SIZE = 32
+FILE_NAME_PART = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 
 
 def defaults():
@@ -144,6 +156,12 @@ def build_parser(prog, description, entry_defaults=None):
 
 def validate(cfg):
     """Raise UsageError for values no run can use; ranges that depend on data are checked where data is read."""
+    for key, (default, _) in SETTINGS.items():
+        if isinstance(default, float) and not math.isfinite(cfg[key]):
+            raise UsageError(f'--{key} must be a finite number, got {cfg[key]}')
+    if not FILE_NAME_PART.match(cfg.name):
+        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use letters, '
+                         f'digits, "_", "-" and "." only, starting with a letter or digit')
     for key in POSITIVE:
         if not cfg[key] > 0:
             raise UsageError(f'--{key} must be positive, got {cfg[key]}')
@@ -167,6 +185,12 @@ def validate(cfg):
         raise UsageError(f'--label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}')
     if cfg.warmup_epochs >= cfg.epoch_size:
         raise UsageError(f'--warmup_epochs ({cfg.warmup_epochs}) must be smaller than --epoch_size ({cfg.epoch_size})')
+    if cfg.reset_classifier and not cfg.pre_trained:
+        raise UsageError('--reset_classifier applies to the weights --pre_trained true loads; add it, or drop '
+                         '--reset_classifier')
+    if cfg.linear_probe and not (cfg.pre_trained or cfg.resume):
+        raise UsageError('--linear_probe trains a classifier on top of loaded weights: add --pre_trained true '
+                         '--checkpoint_path CKPT (or --resume a linear-probe run)')
     if cfg.eta_min >= cfg.lr_init:
         raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
 
@@ -207,13 +231,44 @@ def read_json(path, what, missing_hint=''):
         raise UsageError(f'{what} {path} is not JSON ({error})') from error
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the interrupted entry point kept (e.g. its last checkpoint)."""
+
+
 def run_main(main):
-    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2."""
+    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C one line
+    and exit status 130 (128 + SIGINT, as a shell reports it)."""
+    prog = os.path.basename(sys.argv[0])
     try:
         return main()
     except UsageError as error:
-        sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {error}\n')
+        sys.stderr.write(f'{prog}: error: {error}\n')
         sys.exit(2)
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        kept = f': {interruption}' if isinstance(interruption, Interrupted) else ''
+        sys.stderr.write(f'{prog}: interrupted{kept}\n')
+        sys.exit(130)
+
+
+def check_output_dir(directory, what):
+    """UsageError naming `what` (e.g. '--output_dir') and the problem unless files can be written in `directory`,
+    checked before any work that would be lost: a file where the folder (or one above it) should be, a read-only or
+    forbidden folder. Nothing is created: a folder that does not exist yet is checked at its nearest parent."""
+    path = os.path.abspath(directory)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = '' if existing == path else f' ({existing} is a file)'
+        raise UsageError(f'{what} {directory} is {"below " if where else ""}a file, not a folder{where}; choose '
+                         f'another path')
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-check-'):
+            pass
+    except OSError as error:
+        raise UsageError(f'cannot write into {what} {directory}: {error.strerror or error}; choose a folder you can '
+                         f'write to') from error
+    return directory
 
 
 def format_config(cfg):
@@ -221,12 +276,27 @@ def format_config(cfg):
     return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
 
 
+def write_text_atomically(path, text):
+    """Write `text` to `path` through a temporary file renamed into place, creating the folder: the file is then
+    complete or absent (or its earlier version), never half-written. UsageError naming the file if it fails."""
+    directory = os.path.dirname(os.path.abspath(path))
+    partial = os.path.join(directory, f'.partial-{os.path.basename(path)}')
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(partial, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    except OSError as error:
+        raise UsageError(f'cannot write {path}: {error.strerror or error}') from error
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
 def write_json(path, content, sort_keys=False):
-    """Write `content` as indented JSON to `path`, creating its folder."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as handle:
-        json.dump(content, handle, indent=2, sort_keys=sort_keys)
-        handle.write('\n')
+    """Write `content` as indented JSON to `path` (atomically, see write_text_atomically)."""
+    return write_text_atomically(path, json.dumps(content, indent=2, sort_keys=sort_keys) + '\n')
 
 
 def save_config(cfg, directory, file_name='config.json'):

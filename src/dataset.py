@@ -7,18 +7,20 @@ Training:   RandomCropDecodeResize((H, W), scale (0.08, 1), ratio (3/4, 4/3)) ->
             shuffled, full batches only (the last partial batch is dropped).
 Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the same Normalize -> HWC2CHW,
             with S = eval_resize_size(H, W, crop_pct) (256 for 224 x 224 at the recipe's 0.875; H itself
-            at 1); every image is scored exactly once.
+            at 1); every image is scored exactly once. The resize is OpenCV's bilinear (MindSpore's C++
+            Resize, as in the C++ app), or with eval_resize 'pil' the decode, resize and crop run in PIL as
+            torchvision's Resize(256) + CenterCrop(224) do for the authors' evaluation: the same pixels.
 
 API
 - create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
   num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4,
-  crop_pct=0.875) -> DataSplit: the batched dataset of this shard, its steps per epoch, its image count,
+  crop_pct=0.875, eval_resize='opencv') -> DataSplit: the batched dataset of this shard, its steps per epoch, its image count,
   the image count of the whole set, the class names and the files skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair (or of a train set alone), to run before any work starts.
 - eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
 - train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4),
-  eval_transforms(height, width, crop_pct=0.875) -> the transform lists, for one image too.
+  eval_transforms(height, width, crop_pct=0.875, resize='opencv') -> the transform lists, for one image too.
 - resolve_num_workers(requested, processes=1) -> the worker count a pipeline runs with.
 Problems the user can fix (missing folder, no class folders, an empty class or one whose every file is
 unreadable, class or num_classes mismatch, a set smaller than one training batch) raise
@@ -61,6 +63,7 @@ CROP_SCALE = (0.08, 1.0)  # area fraction of the random crop; the smallest is --
 CROP_RATIO = (3 / 4, 4 / 3)
 EVAL_CROP_PCT = 0.875  # the recipe's centre crop: 224 of 256
 COLOR_JITTER = 0.4  # brightness, contrast and saturation; hue a quarter of it (the recipe's 0.1)
+EVAL_RESIZES = ('opencv', 'pil')
 # More workers than this per device stop paying off and crowd out the other devices' pipelines.
 MAX_AUTO_WORKERS = 8
 
@@ -132,17 +135,21 @@ def train_transforms(height, width, crop_min_scale=CROP_SCALE[0], color_jitter=C
     ]
 
 
-def eval_transforms(height, width, crop_pct=EVAL_CROP_PCT):
-    """The evaluation transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image."""
+def eval_transforms(height, width, crop_pct=EVAL_CROP_PCT, resize='opencv'):
+    """The evaluation transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image. `resize`:
+    'opencv' (MindSpore's C++ bilinear resize, fast, as the C++ app resizes) or 'pil' (PIL decodes, resizes with
+    its antialiasing bilinear filter and crops, as torchvision does: the authors' evaluation, pixel for pixel)."""
     import mindspore.dataset.vision as vision
 
-    return [
-        vision.Decode(),
-        vision.Resize(eval_resize_size(height, width, crop_pct)),  # an int resizes the shorter side, keeping the aspect
-        vision.CenterCrop((height, width)),
-        vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
-        vision.HWC2CHW(),
-    ]
+    size = eval_resize_size(height, width, crop_pct)  # an int resizes the shorter side, keeping the aspect
+    if resize == 'pil':
+        resized = [vision.Decode(to_pil=True), vision.Resize(size, vision.Inter.BILINEAR),
+                   vision.CenterCrop((height, width)), vision.ToNumpy()]
+    elif resize == 'opencv':
+        resized = [vision.Decode(), vision.Resize(size), vision.CenterCrop((height, width))]
+    else:
+        raise ValueError(f'resize must be one of {", ".join(EVAL_RESIZES)}, got {resize!r}')
+    return resized + [vision.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD), vision.HWC2CHW()]
 
 
 class _EncodedImages:
@@ -177,7 +184,7 @@ def check_train_val(train_path, val_path, num_classes=None):
 
 def create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
                    num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0],
-                   color_jitter=COLOR_JITTER, crop_pct=EVAL_CROP_PCT):
+                   color_jitter=COLOR_JITTER, crop_pct=EVAL_CROP_PCT, eval_resize='opencv'):
     """The pipeline over one image folder for shard `shard_id` of `num_shards` (see the module docstring).
     For training, `seed` seeds MindSpore's dataset random generator, so the shuffle order and the augmentations
     repeat from run to run and every shard shuffles alike; the setting is process-wide and also reseeds
@@ -190,7 +197,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
     role = _describe_set(training)
     folder = read_image_folder(data_path, role)
     if num_classes is not None:
-        check_num_classes(folder, num_classes, role)
+        check_num_classes(folder, num_classes, role, scoring=not training)
     samples, unreadable = split_readable(folder.samples)
     if unreadable and shard_id == 0:
         logger.warning(describe_unreadable(unreadable, len(folder.samples), data_path))
@@ -213,7 +220,7 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
         # MindSpore rejects an empty random-access source; an empty generator yields no batches instead.
         source_data = _EncodedImages(shard) if shard else (lambda: iter(()))
         source = ds.GeneratorDataset(source_data, ['image', 'label'], shuffle=False, python_multiprocessing=False)
-        transforms = eval_transforms(image_height, image_width, crop_pct)
+        transforms = eval_transforms(image_height, image_width, crop_pct, eval_resize)
 
     dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=training)

@@ -2,6 +2,7 @@
 as shipped by Debian's dataset-fashion-mnist package.
 
     python -m src.demo_data --output_dir DIR [--train_per_class N] [--val_per_class N] [--image_size S] [--seed K]
+                            [--classes 0-4]
 
 writes
     DIR/train/<class>/<class>_<index>.JPEG  training images, drawn from the 60,000-image train file
@@ -12,7 +13,8 @@ writes
     DIR/class_names.json                    {class folder: human-readable name}
 (<index> is the photo's position in its source file.)
 The class folders carry synthetic WordNet-style ids (n00000000 ... n00000009) whose sorted order is the
-Fashion-MNIST label order. Images are the 28 x 28 grey photos as RGB JPEGs, upscaled to S x S. The same
+Fashion-MNIST label order. --classes keeps some of the ten (e.g. 0-4 and 5-9 for a transfer experiment: two sets
+of different classes); their folders keep their ids, and training numbers them 0, 1, ... in sorted order. Images are the 28 x 28 grey photos as RGB JPEGs, upscaled to S x S. The same
 seed gives the same files, byte for byte.
 """
 import argparse
@@ -26,7 +28,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from src.config import OneLineParser, UsageError, run_main
+from src.config import OneLineParser, UsageError, check_output_dir, run_main
 from src.image_folder import image_labels
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
@@ -71,10 +73,13 @@ def read_fashion_mnist(split, source_dir=FASHION_MNIST_DIR):
     return _read_idx(paths[0], ndim=3), _read_idx(paths[1], ndim=1)
 
 
-def pick_per_class(labels, per_class, rng):
-    """Indices of `per_class` randomly chosen images of every class, in ascending order."""
+ALL_CLASSES = tuple(range(len(CLASS_NAMES)))
+
+
+def pick_per_class(labels, per_class, rng, classes=ALL_CLASSES):
+    """Indices of `per_class` randomly chosen images of each of `classes`, in ascending order."""
     chosen = []
-    for label in range(len(CLASS_NAMES)):
+    for label in classes:
         members = np.flatnonzero(labels == label)
         if per_class > len(members):
             raise UsageError(f'class {CLASS_NAMES[label]!r} has {len(members)} images, fewer than the '
@@ -96,8 +101,8 @@ def _write(path, data):
         handle.write(data)
 
 
-def _write_split(images, labels, indices, folder, name_of, size, flat_folder=None):
-    for label in range(len(CLASS_NAMES)):
+def _write_split(images, labels, indices, folder, name_of, size, classes, flat_folder=None):
+    for label in classes:
         os.makedirs(os.path.join(folder, class_folder(label)))
     for index in indices:
         label = int(labels[index])
@@ -115,7 +120,8 @@ def _write_json(path, content):
 
 
 def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS,
-                    image_size=IMAGE_SIZE, seed=SEED, overwrite=False, source_dir=FASHION_MNIST_DIR):
+                    image_size=IMAGE_SIZE, seed=SEED, overwrite=False, source_dir=FASHION_MNIST_DIR,
+                    classes=ALL_CLASSES):
     """Write the demo set (see the module docstring) into output_dir; returns {part: path}.
     The set is built in a temporary folder inside output_dir and moved into place only once every part is
     written, so an interrupted build leaves no half-written image folder behind."""
@@ -129,26 +135,29 @@ def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=V
     val_images, val_labels = read_fashion_mnist('t10k', source_dir)
     # One random stream per split, so that changing the train size leaves the val images as they are.
     train_rng, val_rng = (np.random.default_rng(stream) for stream in np.random.SeedSequence(seed).spawn(2))
-    train_indices = pick_per_class(train_labels, train_per_class, train_rng)
-    val_indices = pick_per_class(val_labels, val_per_class, val_rng)
+    train_indices = pick_per_class(train_labels, train_per_class, train_rng, classes)
+    val_indices = pick_per_class(val_labels, val_per_class, val_rng, classes)
 
+    check_output_dir(output_dir, '--output_dir')
     os.makedirs(output_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.demo_data-', dir=output_dir)
     try:
         stage = {part: os.path.join(staging, part) for part in PARTS}
         os.makedirs(stage['val_flat'])
         _write_split(train_images, train_labels, train_indices, stage['train'],
-                     lambda index, label: f'{class_folder(label)}_{index}.JPEG', image_size)
+                     lambda index, label: f'{class_folder(label)}_{index}.JPEG', image_size, classes)
         _write_split(val_images, val_labels, val_indices, stage['val'],
-                     lambda index, label: f'val_{index:05d}.JPEG', image_size, flat_folder=stage['val_flat'])
+                     lambda index, label: f'val_{index:05d}.JPEG', image_size, classes, flat_folder=stage['val_flat'])
         _write_json(stage['val_label.json'], image_labels(stage['val']))
         _write_json(stage['class_names.json'],
-                    {class_folder(label): name for label, name in enumerate(CLASS_NAMES)})
+                    {class_folder(label): CLASS_NAMES[label] for label in classes})
         for part in PARTS:
             target = os.path.join(output_dir, part)
             if os.path.isdir(target):
                 shutil.rmtree(target)
             os.replace(stage[part], target)
+    except OSError as error:  # a full disk: nothing half-written is left behind
+        raise UsageError(f'cannot write the demo set into {output_dir}: {error.strerror or error}') from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {part: os.path.join(output_dir, part) for part in PARTS}
@@ -166,6 +175,20 @@ def _count_in(low, high):
     return parse
 
 
+def class_list(text):
+    """'0-4' or '0,2,5' -> sorted distinct labels of Fashion-MNIST's ten classes."""
+    labels = set()
+    try:
+        for part in text.split(','):
+            low, _, high = part.partition('-')
+            labels.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected class numbers like 0-4 or 0,2,5, got {text!r}') from None
+    if not labels or not labels <= set(ALL_CLASSES):
+        raise argparse.ArgumentTypeError(f'classes are numbered 0 to {len(CLASS_NAMES) - 1}, got {text!r}')
+    return tuple(sorted(labels))
+
+
 def parse_args(argv=None):
     parser = OneLineParser(prog='python -m src.demo_data', description=__doc__.split('\n\n', 1)[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -177,6 +200,8 @@ def parse_args(argv=None):
     parser.add_argument('--image_size', type=_count_in(SOURCE_SIZE, 4096), default=IMAGE_SIZE,
                         help='side of the square JPEGs, upscaled from 28')
     parser.add_argument('--seed', type=_count_in(0, 2 ** 32 - 1), default=SEED, help='which images are drawn')
+    parser.add_argument('--classes', type=class_list, default=ALL_CLASSES,
+                        help='which of the ten classes to keep, e.g. 0-4 or 0,2,5')
     parser.add_argument('--overwrite', action='store_true', help='replace a demo set already in --output_dir')
     return parser.parse_args(argv)
 
@@ -184,8 +209,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     parts = build_demo_data(args.output_dir, args.train_per_class, args.val_per_class, args.image_size, args.seed,
-                            args.overwrite)
-    classes = len(CLASS_NAMES)
+                            args.overwrite, classes=args.classes)
+    classes = len(args.classes)
     print(f'wrote {classes * args.train_per_class} train and {classes * args.val_per_class} val images of '
           f'{classes} classes ({args.image_size}x{args.image_size} JPEG) to {args.output_dir}: '
           f'--data_path {parts["train"]} --val_data_path {parts["val"]}')

@@ -9,6 +9,10 @@ from mindspore.train import Callback
 TOP_K = (1, 5)
 
 
+class NonFiniteLogitsError(ValueError):
+    """The network gave NaN or infinite logits: such outputs are not answers and are not scored."""
+
+
 class _SumOverGroup(nn.Cell):
     def __init__(self):
         super().__init__()
@@ -29,16 +33,20 @@ def evaluate(net, dataset, group_size=1):
     """{'top1', 'top5', 'images'} of `net` (switched to inference mode) over `dataset`'s (image, label)
     batches; with group_size > 1 every process must call it, each with its own shard."""
     net.set_train(False)
-    counts = np.zeros(len(TOP_K) + 1, dtype=np.float32)  # exact up to 2**24 images
+    counts = np.zeros(len(TOP_K) + 2, dtype=np.float32)  # exact up to 2**24 images
     for images, labels in dataset.create_tuple_iterator(num_epochs=1):
         logits = net(images).asnumpy().astype(np.float32)
-        counts[:-1] += count_correct(logits, labels.asnumpy())
-        counts[-1] += len(logits)
-    if group_size > 1:
+        finite = np.isfinite(logits).all(axis=1)
+        counts[:len(TOP_K)] += count_correct(logits[finite], labels.asnumpy()[finite])
+        counts[-2:] += (len(logits), np.count_nonzero(~finite))
+    if group_size > 1:  # every rank raises alike, from the summed counts
         counts = _SumOverGroup()(ms.Tensor(counts)).asnumpy()
-    top1, top5, images = (int(count) for count in counts)
+    top1, top5, images, non_finite = (int(count) for count in counts)
     if images == 0:
         raise ValueError('the validation set yielded no images')
+    if non_finite:
+        raise NonFiniteLogitsError(f'the network gave NaN or infinite logits for {non_finite} of {images} images, '
+                                   f'which are not scored: its weights or inputs are damaged')
     return {'top1': top1 / images, 'top5': top5 / images, 'images': images}
 
 

@@ -6,6 +6,7 @@ training, evaluation, the label file of the inference flow. Hidden entries (name
 ignored; every other file in a class folder is taken for an image. Nothing here imports MindSpore, so
 the label script and the checks of a command line stay fast.
 """
+import math
 import os
 from dataclasses import dataclass
 
@@ -61,11 +62,18 @@ def read_image_folder(path, what='image set'):
     return ImageFolder(path, tuple(entry.name for entry in class_dirs), tuple(samples))
 
 
-def check_num_classes(folder, num_classes, what='image set'):
-    """UsageError unless the folder has exactly `num_classes` classes, saying which value to pass."""
-    if num_classes != len(folder.class_names):
-        raise UsageError(f'--num_classes is {num_classes} but {what} {folder.root} has '
-                         f'{len(folder.class_names)} class folders; pass --num_classes {len(folder.class_names)}')
+def check_num_classes(folder, num_classes, what='image set', scoring=False):
+    """UsageError unless the folder has exactly `num_classes` classes. For training it says which value to pass;
+    for `scoring` a trained network, whose class count is fixed, it says that the folders must match it."""
+    found = len(folder.class_names)
+    if num_classes == found:
+        return
+    if scoring:
+        raise UsageError(f'{what} {folder.root} has {found} class folders but the network classifies {num_classes} '
+                         f'classes (--num_classes): the set needs one folder for each class the network was trained '
+                         f'on, named as in training')
+    raise UsageError(f'--num_classes is {num_classes} but {what} {folder.root} has {found} class folders; '
+                     f'pass --num_classes {found}')
 
 
 def check_same_classes(train, val):
@@ -112,6 +120,12 @@ def image_problem(path):
                 handle.seek(max(0, size - JPEG_TAIL_BYTES))
                 if JPEG_END_OF_IMAGE not in handle.read():
                     return 'truncated JPEG (no end-of-image marker)'
+                # Every 8x8 block of a JPEG costs at least one bit of coded data, so a file smaller than that
+                # cannot hold the image its header announces; the decoder would invent the rest.
+                least = math.ceil(width / 8) * math.ceil(height / 8) // 8
+                if size < least:
+                    return (f'JPEG of {size} bytes cannot hold the {width}x{height} pixels its header announces '
+                            f'(at least {least} bytes): damaged header')
     except UnidentifiedImageError:
         return 'not an image (content of no known image format)'
     # Damaged files and unreadable ones surface as several exception types (OSError, SyntaxError, ValueError,

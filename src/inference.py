@@ -1,10 +1,12 @@
 """Networks ready to classify: the network of a checkpoint, built from the configuration, or an exported MINDIR.
 Both take a float32 NCHW numpy batch through `logits` and give float32 numpy logits."""
 import os
+import sys
 
 import numpy as np
 
 from src.config import UsageError
+from src.mindspore_log import native_stderr_kept
 
 
 def network_from_checkpoint(cfg, path):
@@ -25,7 +27,9 @@ def network_from_mindir(path):
     if not os.path.isfile(path):
         raise UsageError(f'MINDIR file {path} does not exist')
     try:
-        graph = ms.load(path)
+        with native_stderr_kept() as messages:
+            graph = ms.load(path)
+        sys.stderr.write(''.join(f'{line}\n' for line in messages))  # a file that loads keeps its warnings
     except (RuntimeError, ValueError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f'cannot read {path}: not a MINDIR export, or truncated ({reason})') from error
@@ -37,3 +41,10 @@ def logits(net, images):
     import mindspore as ms
 
     return net(ms.Tensor(np.ascontiguousarray(images, dtype=np.float32))).asnumpy()
+
+
+def largest_difference(got, expected):
+    """(largest |got - expected|, the same over the largest |expected|): how far one network's logits are from
+    another's, absolute and relative to the logits' scale."""
+    largest = float(np.abs(got - expected).max())
+    return largest, largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)

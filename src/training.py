@@ -8,6 +8,8 @@ import mindspore as ms
 from mindspore import amp, nn, ops
 from mindspore.train import Callback
 
+from src.checkpoint import CLASSIFIER
+
 # Mixed precision when the user leaves it to us: float16 pays off on accelerators; on a CPU it is slower.
 AUTO_AMP_LEVEL = {'Ascend': 'O2', 'GPU': 'O2', 'CPU': 'O0'}
 NO_DECAY_SUFFIXES = ('.bias', '.gamma', '.beta')
@@ -64,6 +66,23 @@ def build_train_network(cfg, net, learning_rates):
     return amp.build_train_network(net, optimizer, loss_function(cfg), level=level, **options)
 
 
+def train_classifier_only(net):
+    """Linear probing: only the classifier (fc) learns. Every other parameter stops taking gradients, and every
+    BatchNorm normalises with its moving statistics and stops updating them, so the features the classifier learns
+    from are exactly those of the loaded network, in training as in evaluation."""
+    for param in net.get_parameters():
+        if param.name not in CLASSIFIER:
+            param.requires_grad = False
+    for _, cell in net.cells_and_names():
+        if isinstance(cell, nn.BatchNorm2d):
+            cell.use_batch_statistics = False
+
+
+def updates_batchnorm_statistics(cell):
+    """Whether a BatchNorm layer moves its statistics in training (not when frozen by train_classifier_only)."""
+    return isinstance(cell, nn.BatchNorm2d) and cell.use_batch_statistics is not False
+
+
 class BatchNormStatisticsSync(Callback):
     """At each epoch end, replace every rank's BatchNorm moving mean and variance by their mean over the
     data-parallel group. Gradients are averaged but these statistics are each rank's own; without this the
@@ -71,12 +90,14 @@ class BatchNormStatisticsSync(Callback):
 
     def __init__(self, net, group_size):
         super().__init__()
-        self.statistics = [param for param in net.get_parameters()
-                           if param.name.endswith(('moving_mean', 'moving_variance'))]
+        self.statistics = [param for _, cell in net.cells_and_names() if updates_batchnorm_statistics(cell)
+                           for param in (cell.moving_mean, cell.moving_variance)]
         self.group_size = group_size
         self.all_reduce = ops.AllReduce()
 
     def on_train_epoch_end(self, run_context):
+        if not self.statistics:
+            return
         flat = np.concatenate([param.asnumpy().ravel() for param in self.statistics])
         mean = self.all_reduce(ms.Tensor(flat)).asnumpy() / self.group_size
         offset = 0

@@ -68,6 +68,48 @@ def tiny_demo(tmp_path_factory):
     return root
 
 
+# The authors' model in PyTorch, with random weights, for the equivalence and checkpoint-conversion tests.
+
+def official_torch_model(num_classes=1000, seed=0):
+    """src.official_bam_torch.ResidualNetBAM with the official random initialisation and random BatchNorm statistics,
+    scales and biases (the initial ones, 0 and 1, would hide a mix-up of BatchNorm fields), in inference mode."""
+    import torch
+    from src.official_bam_torch import ResidualNetBAM
+
+    torch.manual_seed(seed)
+    official = ResidualNetBAM(num_classes)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for name, value in official.state_dict().items():
+            if name.endswith('running_var'):
+                value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
+            elif name.endswith(('running_mean', 'bias')):
+                value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
+            elif value.dim() == 1 and name.endswith('weight'):  # BN gammas
+                value.copy_(1 + torch.randn(value.shape, generator=generator) * 0.1)
+    return official.eval()
+
+
+def authors_preprocessing(path, size=224, resize=256):
+    """The authors' evaluation of one image file, written with PIL and numpy as torchvision does it: Resize(256)
+    (shorter side to 256, the longer one truncated, PIL bilinear), CenterCrop(224) (offsets rounded), ToTensor and
+    Normalize with the ImageNet mean and standard deviation. A float32 (3, size, size) array."""
+    import numpy as np
+    from PIL import Image
+    from src.dataset import IMAGENET_MEAN, IMAGENET_STD
+
+    image = Image.open(path).convert('RGB')
+    width, height = image.size
+    if width < height:
+        new_width, new_height = resize, int(resize * height / width)
+    else:
+        new_width, new_height = int(resize * width / height), resize
+    image = image.resize((new_width, new_height), Image.BILINEAR)
+    top, left = int(round((new_height - size) / 2.)), int(round((new_width - size) / 2.))
+    pixels = np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32)
+    return ((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).astype(np.float32)
+
+
 # Models: a small randomly initialised network and its exports, shared by the export and inference tests.
 
 NARROW_MODEL = ('--num_classes', '10', '--base_width', '16', '--image_height', '64', '--image_width', '48')

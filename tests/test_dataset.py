@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image_folder
+from conftest import authors_preprocessing, write_image_folder
 from src.config import UsageError
 from src.dataset import (IMAGENET_MEAN, IMAGENET_STD, check_train_val, create_dataset, eval_resize_size,
                          eval_transforms, resolve_num_workers)
@@ -45,6 +45,40 @@ def test_eval_resize_size_scales_the_recipe_256_for_224():
     assert eval_resize_size(56, 56) == 64
     assert eval_resize_size(32, 32, crop_pct=1) == 32
     assert eval_resize_size(224, 224, crop_pct=0.95) == 236
+
+
+def photo_jpeg(path, grey, size, texture_seed=0):
+    """A real demo photo resized to `size` (width, height), with fine grain added so that how an image is shrunk
+    shows (a smooth upscaled photo looks alike under any filter), saved as a JPEG."""
+    image = np.asarray(Image.fromarray(grey).resize(size, Image.BICUBIC).convert('RGB'), dtype=np.float32)
+    grain = np.random.default_rng(texture_seed).normal(0, 20, image.shape)
+    Image.fromarray(np.clip(image + grain, 0, 255).astype(np.uint8)).save(path, 'JPEG', quality=90)
+    return str(path)
+
+
+def evaluated(folder, resize):
+    (images, _), = batches(create_dataset(str(folder), False, 8, 224, 224, eval_resize=resize))
+    return images
+
+
+@pytest.mark.parametrize('size', [(500, 375), (375, 500), (333, 500), (1024, 683), (150, 200)])
+def test_eval_resize_pil_is_the_authors_evaluation_pixel_for_pixel(fashion_photos, tmp_path, size):
+    os.makedirs(tmp_path / 'a')
+    path = photo_jpeg(tmp_path / 'a' / 'photo.JPEG', fashion_photos[0][7], size)
+    expected = authors_preprocessing(path)
+    np.testing.assert_allclose(evaluated(tmp_path, 'pil')[0], expected, rtol=0, atol=1e-5)
+    if min(size) > 256:  # OpenCV's bilinear resize does not antialias: what it shrinks keeps more grain than PIL's
+        assert np.abs(evaluated(tmp_path, 'opencv')[0] - expected).mean() > 0.02
+
+
+@pytest.mark.parametrize('size', [(341, 256), (256, 301), (256, 256), (480, 256)])
+def test_eval_resize_opencv_crops_where_the_authors_crop(fashion_photos, tmp_path, size):
+    """Photos whose shorter side is already 256 are not resampled, so both resizes must give the authors' pixels
+    exactly: same target size, same crop offsets."""
+    os.makedirs(tmp_path / 'a')
+    path = photo_jpeg(tmp_path / 'a' / 'photo.JPEG', fashion_photos[0][8], size)
+    for resize in ('opencv', 'pil'):
+        np.testing.assert_allclose(evaluated(tmp_path, resize)[0], authors_preprocessing(path), rtol=0, atol=1e-5)
 
 
 def test_worker_count_rule():

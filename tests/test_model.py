@@ -8,7 +8,8 @@ import pytest
 import torch
 from mindspore import nn
 
-from official_bam_torch import ResidualNetBAM
+from conftest import official_torch_model
+from src.official_bam_torch import ResidualNetBAM
 from src.official_weights import official_to_mindspore
 from src.ResNet50_BAM import BAM, STAGE_DEPTHS, resnet50_bam
 
@@ -32,17 +33,7 @@ def images(batch, size, seed=0):
 @pytest.fixture(scope='module')
 def official_pair():
     """The official PyTorch model with random weights and BN statistics, and our model loaded from it."""
-    torch.manual_seed(0)
-    official = ResidualNetBAM()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, value in official.state_dict().items():
-            if name.endswith('running_var'):
-                value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
-            elif name.endswith(('running_mean', 'bias')):
-                value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
-            elif value.dim() == 1 and name.endswith('weight'):  # BN gammas
-                value.copy_(1 + torch.randn(value.shape, generator=generator) * 0.1)
+    official = official_torch_model()
     ours = resnet50_bam()
     converted = official_to_mindspore({f'module.{k}': v.numpy() for k, v in official.state_dict().items()})
     assert set(converted) == {param.name for param in ours.get_parameters()}

@@ -11,7 +11,8 @@ from src.config import SETTINGS
 
 READMES = ('README.md', 'README_CN.md')
 # Entry points with their own small parsers (not the shared settings); their options come from --help.
-OWN_PARSERS = ('postprocess.py', 'create_imagenet2012_label.py', 'src.demo_data')
+OWN_PARSERS = ('postprocess.py', 'create_imagenet2012_label.py', 'convert_checkpoint.py', 'src.demo_data',
+               'benchmarks.transfer')
 
 
 def readme(name):
@@ -48,7 +49,7 @@ def program_and_options(command):
 def help_options():
     found = {}
     for program in OWN_PARSERS:
-        args = ('-m', program, '--help') if program.startswith('src.') else (program, '--help')
+        args = (program, '--help') if program.endswith('.py') else ('-m', program, '--help')
         result = run_script(*args, timeout=120)
         assert result.returncode == 0, result.stderr
         found[program] = set(re.findall(r'(--[a-z_]+)', result.stdout))

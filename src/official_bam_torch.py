@@ -1,8 +1,17 @@
-"""The authors' official ImageNet ResNet50-BAM in PyTorch, written down for the equivalence tests.
+"""The authors' official ImageNet ResNet50+BAM (Jongchan/attention-module, `ResidualNet('ImageNet', 50, 1000,
+'BAM')`) in PyTorch: the reference that convert_checkpoint.py loads the authors' weights into, to check that the
+converted MindSpore network gives the same logits, and that the tests compare src/ResNet50_BAM.py against.
 
-It keeps the official modules, names and quirks (Linear + BatchNorm1d channel gate pooled with a
-kernel of the input's height, max-pool padded with -inf, fixed 7x7 average pool, `expand_as`), and
-the official initialisation, as described in DESIGN.md section 1. Only the tests import it.
+It keeps the official modules, names and quirks: a channel gate of Linear + BatchNorm1d layers on the input
+average-pooled with a kernel of its height, the stem max-pool padded with -inf, a fixed 7x7 average pool before the
+classifier (so only 224x224 inputs work), `expand_as` before the gates are multiplied. It also keeps the official
+initialisation: convolutions kaiming-normal (fan-out), the classifier kaiming-normal (fan-in), BatchNorm scales 1,
+every bias 0, and PyTorch's defaults for the shortcut convolutions and the channel gate's Linears (their keys hold
+neither 'conv' nor 'bn'). The official code crashes as published: its channel gate reads an undefined
+`gate_activation`, and `_make_layer` uses a `stride` it does not take; here the first is dropped and the second
+is a parameter, which changes no weight and no number.
+
+Only convert_checkpoint.py and the tests import this module: PyTorch is needed by them alone.
 """
 from collections import OrderedDict
 

@@ -1,0 +1,134 @@
+"""Convert the authors' PyTorch ResNet50+BAM checkpoint into a checkpoint of this repository's network, and check
+the conversion before writing it.
+
+  python convert_checkpoint.py --torch_checkpoint RESNET50_IMAGENET_BAM_best.pth.tar --output resnet50_bam_imagenet.ckpt
+
+Takes the file as the authors released it (PyTorch 0.4's legacy format, {'epoch', 'arch', 'state_dict',
+'best_prec1', 'optimizer'}, keys prefixed 'module.'), a file in today's zip format, a bare state dict, or keys
+without 'module.'. Before anything is written, the authors' model (src/official_bam_torch.py) loaded from the file
+and the converted MindSpore network classify the same random 224x224 images in inference mode: the largest logit
+difference is printed, and the checkpoint is written only if it is within 1e-4 of the largest logit. The output
+holds the network's weights and BatchNorm statistics, for eval.py, export.py, predict.py, attention_map.py and
+train.py --pre_trained true, with --num_classes set to the file's class count (1000 for the release) and the
+default --bam_fusion product, which the authors trained with.
+
+Needs PyTorch (the CPU build is enough), which nothing else in the repository needs at run time.
+"""
+import argparse
+import os
+
+import numpy as np
+
+from src.config import OneLineParser, UsageError, check_output_dir, defaults, run_main
+from src.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
+                                  read_official_state_dict, torch_file_format)
+
+CHECK_IMAGES = 3
+CHECK_SIZE = 224  # the official model's fixed 7x7 average pool takes 224x224 inputs only
+TOLERANCE = 1e-4  # largest logit difference over the largest |logit|
+CHECKPOINT_SUFFIX = '.ckpt'
+
+
+def parse_args():
+    parser = OneLineParser(description=__doc__.split('\n\n', 1)[0],
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--torch_checkpoint', required=True,
+                        help='the authors\' PyTorch file (RESNET50_IMAGENET_BAM_best.pth.tar) or a state dict')
+    parser.add_argument('--output', required=True, help='MindSpore checkpoint to write (.ckpt is added if missing)')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the random images of the check')
+    return parser.parse_args()
+
+
+def output_path(path):
+    """--output as an absolute .ckpt path in a folder that accepts files; checked before the long work."""
+    if os.path.isdir(path):
+        raise UsageError(f'--output {path} is a folder; name the checkpoint file to write')
+    path = os.path.abspath(path if path.endswith(CHECKPOINT_SUFFIX) else path + CHECKPOINT_SUFFIX)
+    if os.path.isdir(path):
+        raise UsageError(f'--output {path} is a folder; name the checkpoint file to write')
+    check_output_dir(os.path.dirname(path), '--output\'s folder')
+    return path
+
+
+def official_model(state, num_classes):
+    """The authors' model in PyTorch with `state` loaded, in inference mode."""
+    from src.official_bam_torch import ResidualNetBAM
+
+    model = ResidualNetBAM(num_classes)
+    model.load_state_dict(state, strict=False)  # strict except for num_batches_tracked, checked beforehand
+    return model.eval()
+
+
+def mindspore_network(arrays, num_classes):
+    """This repository's network with the converted arrays loaded, in inference mode."""
+    import mindspore as ms
+    from src.ResNet50_BAM import resnet50_bam
+
+    net = resnet50_bam(num_classes)
+    ms.load_param_into_net(net, {name: ms.Parameter(value, name=name) for name, value in arrays.items()},
+                           strict_load=True)
+    net.set_train(False)
+    return net
+
+
+def compare_logits(official, net, seed):
+    """(largest absolute, relative) logit difference of the two networks on CHECK_IMAGES random images."""
+    torch = import_torch()
+    from src.inference import largest_difference, logits
+
+    images = np.random.default_rng(seed).standard_normal((CHECK_IMAGES, 3, CHECK_SIZE, CHECK_SIZE), dtype=np.float32)
+    with torch.no_grad():
+        expected = official(torch.from_numpy(images)).numpy()
+    got = logits(net, images)
+    if not np.isfinite(expected).all():
+        raise UsageError('the weights give non-finite logits in the authors\' own model: the file is damaged')
+    return largest_difference(got, expected)
+
+
+def describe(content, path, state):
+    """One line on what the file holds."""
+    parts = [f'PyTorch {torch_file_format(path)} format, {os.path.getsize(path) / 2 ** 20:.1f} MiB']
+    if isinstance(content, dict) and 'state_dict' in content:
+        for key in ('epoch', 'arch', 'best_prec1'):
+            value = content.get(key)
+            value = value.item() if hasattr(value, 'item') else value  # best_prec1 may be a tensor
+            if value is not None:
+                parts.append(f'{key} {value:.6g}' if isinstance(value, float) else f'{key} {value}')
+    parts.append(f'{len(state)} state-dict entries')
+    return ', '.join(parts)
+
+
+def main():
+    args = parse_args()
+    output = output_path(args.output)
+    content, state = read_official_state_dict(args.torch_checkpoint)
+    print(f'read {args.torch_checkpoint}: {describe(content, args.torch_checkpoint, state)}', flush=True)
+    from src.official_bam_torch import ResidualNetBAM
+    num_classes = check_official_state_dict(state, ResidualNetBAM(num_classes=1).state_dict(),
+                                            args.torch_checkpoint)
+    arrays = official_to_mindspore({name: value.float().numpy() for name, value in state.items()})
+    damaged = non_finite_entries(arrays)
+    if damaged:
+        raise UsageError(f'{args.torch_checkpoint}: {len(damaged)} entries hold NaN or infinite values '
+                         f'({", ".join(damaged[:3])}); the file is damaged')
+
+    from src.device import setup_device
+    cfg = defaults()
+    cfg.device_target = 'CPU'
+    setup_device(cfg)
+    net = mindspore_network(arrays, num_classes)
+    print(f'checking: the authors\' PyTorch model and the converted MindSpore network ({num_classes} classes) on '
+          f'{CHECK_IMAGES} random {CHECK_SIZE}x{CHECK_SIZE} images, inference mode', flush=True)
+    largest, relative = compare_logits(official_model(state, num_classes), net, args.seed)
+    print(f'  max |logit difference| {largest:.3g}, {relative:.3g} of the largest logit (tolerance {TOLERANCE:g})')
+    if not relative <= TOLERANCE:
+        raise UsageError(f'the converted network differs from the authors\' model by {relative:.3g} of the largest '
+                         f'logit (tolerance {TOLERANCE:g}); {output} was not written')
+
+    from src.checkpoint import save_atomically
+    save_atomically(net, output)
+    print(f'wrote {output}: use it with --num_classes {num_classes} (and the default --bam_fusion product)')
+
+
+if __name__ == '__main__':
+    run_main(main)

@@ -1,0 +1,427 @@
+"""The fault suite: bad input and unlucky circumstances (a full disk, a read-only folder, a file where a folder
+should be, NaN weights, a checkpoint of another width, a truncated copy, Ctrl-C, kill -9) over every entry point.
+Each case runs the real command in a subprocess and asserts a non-zero exit, no traceback, one line on stderr that
+names the problem, and that nothing is lost: earlier checkpoints still load, result files are complete or absent.
+
+    bash scripts/run_tests.sh -m fault      (this file and the fault cases of the other test files)
+"""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SMALL_NET, checkpoint, run_script, train_args
+
+pytestmark = pytest.mark.fault
+
+NARROW = ('--num_classes', '10', '--base_width', '16', '--image_height', '64', '--image_width', '48',
+          '--device_target', 'CPU')
+
+
+def assert_fault(result, message, status=2):
+    """The command failed with `status`, without a traceback, with one stderr line that contains `message`."""
+    output = result.stdout + result.stderr
+    assert result.returncode == status, output[-3000:]
+    assert 'Traceback' not in output, output[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr[-3000:]
+    return lines[0]
+
+
+def loads(path):
+    import mindspore as ms
+    from src.checkpoint import END_MARKER
+    return END_MARKER in ms.load_checkpoint(str(path))
+
+
+def no_partial_files(*folders):
+    return not [name for folder in folders if os.path.isdir(folder) for name in os.listdir(folder)
+                if name.startswith('.partial-')]
+
+
+# Folders that cannot be written to: a read-only mount, and a mount with little free space. Mounting needs root,
+# which CI has; without it these cases are skipped with the reason.
+
+def _mount(path, options):
+    path.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(['mount', '-t', 'tmpfs', '-o', options, 'tmpfs', str(path)], capture_output=True,
+                            check=False)
+    if result.returncode:
+        pytest.skip(f'mounting a tmpfs needs root: {result.stderr.decode().strip()}')
+    return path
+
+
+@pytest.fixture
+def mounts():
+    made = []
+
+    def mount(path, options):
+        made.append(_mount(path, options))
+        return path
+    yield mount
+    for path in reversed(made):
+        subprocess.run(['umount', '-l', str(path)], check=False)
+
+
+@pytest.fixture
+def read_only(tmp_path, mounts):
+    return mounts(tmp_path / 'read_only', 'ro,size=1m')
+
+
+def full_disk(mounts, path, size, free):
+    """A tmpfs of `size` bytes with `free` bytes (whole 4 KiB pages) left for what the test writes."""
+    mounts(path, f'size={size}')
+    (path / '.filler').write_bytes(b'\0' * (size - free))
+    return path
+
+
+# Checkpoints with something wrong, made from the shared trained run (SMALL_NET: 10 classes, width 8, 32x32).
+
+@pytest.fixture(scope='module')
+def best(trained_run):
+    return trained_run[0] / 'train_resnet50_bam_imagenet_best.ckpt'
+
+
+def _rewritten(source, target, change):
+    import mindspore as ms
+    from src.checkpoint import save_atomically
+    saved = ms.load_checkpoint(str(source))
+    entries = [{'name': name, 'data': ms.Tensor(change(name, param.asnumpy()))} for name, param in saved.items()]
+    return save_atomically(entries, str(target))
+
+
+@pytest.fixture(scope='module')
+def damaged(trained_run, best, tmp_path_factory):
+    """{kind: checkpoint path}: NaN weights; a negative BatchNorm variance (finite weights, NaN logits); a training
+    checkpoint cut at a record boundary (loads, but entries are missing); NaN optimizer state."""
+    root = tmp_path_factory.mktemp('damaged')
+    final = checkpoint(trained_run[0], 6)
+    files = {
+        'nan': _rewritten(best, root / 'nan.ckpt',
+                          lambda name, value: value * np.nan if name == 'layer2.0.conv2.weight' else value),
+        'huge_classifier': _rewritten(best, root / 'huge_classifier.ckpt',
+                                      lambda name, value: np.full_like(value, 3e37) if name == 'fc.weight' else value),
+        'negative_variance': _rewritten(best, root / 'negative_variance.ckpt',
+                                        lambda name, value: -value if name.endswith('moving_variance') else value),
+        'nan_momentum': _rewritten(final, root / 'nan_momentum.ckpt',
+                                   lambda name, value: value * np.nan if name.startswith('moments.') else value),
+    }
+    data = final.read_bytes()
+    files['cut'] = str(root / 'cut.ckpt')
+    with open(files['cut'], 'wb') as handle:
+        handle.write(data[:_record_boundary(data, 0.4)])
+    return files
+
+
+def _record_boundary(data, fraction):
+    """The end of the record (a protobuf field of MindSpore's checkpoint) that lies `fraction` into the file."""
+    position = 0
+    while position < fraction * len(data):
+        position += 1  # the field's tag
+        length, shift = 0, 0
+        while True:
+            byte = data[position]
+            position += 1
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        position += length
+    return position
+
+
+# train.py
+
+def train(demo_set, output_dir, *extra):
+    return run_script(*train_args(demo_set, output_dir, '--epoch_size', '2', *extra))
+
+
+@pytest.mark.parametrize('case, message', [
+    ('output_dir_is_a_file', 'is a file, not a folder'),
+    ('output_dir_read_only', 'cannot write into --output_dir'),
+    ('checkpoint_folder_read_only', 'cannot write into the checkpoint folder'),
+    ('output_dir_below_a_file', 'is below a file, not a folder'),
+])
+def test_train_checks_where_results_go_before_any_work(case, message, demo_set, tmp_path, mounts):
+    if case == 'output_dir_is_a_file':
+        output = tmp_path / 'out'
+        output.write_text('not a folder')
+    elif case == 'output_dir_read_only':
+        output = mounts(tmp_path / 'out', 'ro,size=1m')
+    elif case == 'checkpoint_folder_read_only':
+        output = tmp_path / 'out'
+        mounts(output / 'ckpt', 'ro,size=1m')
+    else:
+        (tmp_path / 'file').write_text('x')
+        output = tmp_path / 'file' / 'out'
+    started = time.time()
+    assert_fault(train(demo_set, output), message)
+    assert time.time() - started < 60  # refused up front, not after an epoch of training
+
+
+def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(demo_set, tmp_path, mounts):
+    # Room for the settings, the metrics and one training checkpoint (3.1 MB at width 8), not for a second.
+    output = full_disk(mounts, tmp_path / 'out', 5 * 2 ** 20, 4 * 2 ** 20)
+    line = assert_fault(train(demo_set, output, '--save_checkpoint_epochs', '1'), 'No space left on device')
+    first = checkpoint(output, 1)
+    assert f'cannot write checkpoint {checkpoint(output, 2)}' in line
+    assert f'the last good checkpoint is {first}' in line and loads(first)
+    assert no_partial_files(output, output / 'ckpt')
+
+
+@pytest.mark.parametrize('extra, message', [
+    (('--name', 'a/b'), "--name 'a/b' becomes part of file names"),
+    (('--name', '../x'), 'becomes part of file names'),
+    (('--lr_init', 'inf'), '--lr_init must be a finite number, got inf'),
+    (('--lr_init', 'nan'), '--lr_init must be a finite number, got nan'),
+    (('--weight_decay=-inf',), '--weight_decay must be a finite number'),
+    (('--momentum', '1'), '--momentum must be in [0, 1)'),
+    (('--linear_probe', 'true'), '--linear_probe trains a classifier on top of loaded weights'),
+    (('--pre_trained', 'true', '--checkpoint_path', '/no/such.ckpt'), 'is missing'),
+    (('--resume', '/no/such.ckpt'), '--resume /no/such.ckpt does not exist'),
+    (('--data_path', '/no/such/folder'), 'does not exist'),
+])
+def test_train_refuses_bad_settings_in_one_line(extra, message, demo_set, tmp_path):
+    assert_fault(train(demo_set, tmp_path, *extra), message)
+    assert not (tmp_path / 'ckpt').exists()
+
+
+@pytest.mark.parametrize('kind, how, message', [
+    ('nan', 'pre_trained', 'holds NaN or infinite values in 1 entries (layer2.0.conv2.weight)'),
+    ('cut', 'pre_trained', 'it is truncated'),
+    ('nan_momentum', 'resume', 'holds NaN or infinite values'),
+    ('cut', 'resume', 'no end marker: it is truncated'),
+])
+def test_train_refuses_damaged_checkpoints(kind, how, message, damaged, demo_set, tmp_path):
+    start = (('--pre_trained', 'true', '--checkpoint_path', damaged[kind]) if how == 'pre_trained' else
+             ('--resume', damaged[kind]))
+    assert_fault(train(demo_set, tmp_path, '--epoch_size', '8', *start), message)
+
+
+def test_resume_with_another_network_is_one_line(trained_run, demo_set, tmp_path):
+    line = assert_fault(train(demo_set, tmp_path, '--epoch_size', '8', '--resume', str(checkpoint(trained_run[0], 5)),
+                              '--base_width', '16'), 'conv1.weight (8, 3, 7, 7) != (16, 3, 7, 7)')
+    assert 'does not fit this training run' in line
+
+
+def test_resume_from_weights_alone_is_one_line(best, demo_set, tmp_path):
+    import mindspore as ms
+    from src.checkpoint import save_atomically
+    weights = {name: param for name, param in ms.load_checkpoint(str(best)).items()
+               if not name.startswith('moments.') and name not in ('epoch_num', 'step_num', 'best_top1')}
+    save_atomically([{'name': name, 'data': param} for name, param in weights.items()], str(tmp_path / 'weights.ckpt'))
+    assert_fault(train(demo_set, tmp_path / 'out', '--resume', str(tmp_path / 'weights.ckpt')),
+                 'holds no training state (epoch, optimizer momentum): resume from a checkpoint written by train.py')
+
+
+def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(demo_set, tmp_path):
+    process = subprocess.Popen([sys.executable, *train_args(demo_set, tmp_path, '--epoch_size', '20',
+                                                            '--save_checkpoint_epochs', '1')],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = checkpoint(tmp_path, 1)
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    line = assert_fault(result, 'train.py: interrupted: the last good checkpoint is', status=130)
+    assert '--resume' in line and loads(line.split('--resume ')[-1].rstrip(')'))
+
+
+def test_kill_9_at_random_moments_and_during_saves_never_loses_a_checkpoint(demo_set, tmp_path):
+    """SIGKILL a training run four times, twice the moment a checkpoint save is under way, twice at a random
+    moment; after each kill every checkpoint left loads, and --resume from the newest finishes the run."""
+    rng = random.Random(20261202)
+    epochs = 8
+    args = train_args(demo_set, tmp_path, '--epoch_size', str(epochs), '--save_checkpoint_epochs', '1',
+                      '--keep_checkpoint_max', '10', '--run_eval', 'true', '--log_interval', '5')
+    folders = (tmp_path, tmp_path / 'ckpt')
+    during_saves = 0
+    for round_number in range(4):
+        saved = sorted((tmp_path / 'ckpt').glob('*.ckpt'))  # one-digit epochs sort by name
+        resume = ('--resume', str(saved[-1])) if saved else ()
+        process = subprocess.Popen([sys.executable, *args, *resume], cwd=REPO, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        if round_number % 2 == 0:  # the moment a save's temporary file appears
+            while process.poll() is None and no_partial_files(*folders):
+                time.sleep(0.0002)
+            during_saves += process.poll() is None
+        else:
+            time.sleep(rng.uniform(5, 15))
+        process.kill()
+        process.wait()
+        for path in [*(tmp_path / 'ckpt').glob('*.ckpt'), *tmp_path.glob('*_best.ckpt')]:
+            assert loads(path), path
+    assert during_saves >= 1
+    newest = sorted((tmp_path / 'ckpt').glob('*.ckpt'), key=lambda path: int(path.name.split('-')[1].split('_')[0]))
+    if not newest or newest[-1] != checkpoint(tmp_path, epochs):
+        result = run_script(*args, *(('--resume', str(newest[-1])) if newest else ()))
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert loads(checkpoint(tmp_path, epochs)) and no_partial_files(*folders)
+
+
+# eval.py
+
+def evaluate(demo_set, output_dir, checkpoint_path, *extra):
+    return run_script('eval.py', '--checkpoint_path', str(checkpoint_path), '--val_data_path', str(demo_set / 'val'),
+                      '--output_dir', str(output_dir), *SMALL_NET, *extra)
+
+
+@pytest.mark.parametrize('kind, message', [
+    ('nan', 'holds NaN or infinite values in 1 entries (layer2.0.conv2.weight)'),
+    ('negative_variance', 'holds negative BatchNorm variances'),
+    ('huge_classifier', 'the network gave NaN or infinite logits for'),
+    ('cut', 'it is truncated'),
+])
+def test_eval_does_not_score_damaged_checkpoints(kind, message, damaged, demo_set, tmp_path):
+    assert_fault(evaluate(demo_set, tmp_path, damaged[kind]), message)
+    assert not (tmp_path / 'eval_results.csv').exists()
+
+
+def test_eval_of_a_folder_reports_the_damaged_checkpoint_and_scores_the_others(damaged, best, demo_set, tmp_path):
+    folder = tmp_path / 'ckpt'
+    folder.mkdir()
+    (folder / 'net-1_1.ckpt').write_bytes(open(damaged['nan'], 'rb').read())
+    (folder / 'net-2_1.ckpt').write_bytes(best.read_bytes())
+    result = evaluate(demo_set, tmp_path, folder)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert '1 of 2 checkpoints could not be evaluated' in result.stderr.splitlines()[-1]
+    rows = (tmp_path / 'eval_results.csv').read_text().splitlines()
+    assert len(rows) == 3 and 'NaN' in rows[1] and rows[2].split(',')[1]  # complete: header, error row, scores
+
+
+@pytest.mark.parametrize('case, message', [
+    ('output_dir_is_a_file', 'is a file, not a folder'),
+    ('output_dir_read_only', 'cannot write into --output_dir'),
+    ('no_checkpoint', 'does not exist'),
+    ('empty_checkpoint_folder', 'no .ckpt files in'),
+    ('other_width', 'conv1.weight (8, 3, 7, 7) != (16, 3, 7, 7)'),
+    ('missing_class_folder', 'has 9 class folders but the network classifies 10 classes'),
+])
+def test_eval_refuses_in_one_line(case, message, best, demo_set, tmp_path, mounts):
+    output, ckpt, extra = tmp_path / 'out', best, []
+    val = demo_set / 'val'
+    if case == 'output_dir_is_a_file':
+        output.write_text('x')
+    elif case == 'output_dir_read_only':
+        mounts(output, 'ro,size=1m')
+    elif case == 'no_checkpoint':
+        ckpt = tmp_path / 'absent.ckpt'
+    elif case == 'empty_checkpoint_folder':
+        ckpt = tmp_path / 'empty'
+        ckpt.mkdir()
+    elif case == 'other_width':
+        extra = ['--base_width', '16']
+    else:
+        import shutil
+        val = tmp_path / 'val'
+        shutil.copytree(demo_set / 'val', val)
+        shutil.rmtree(val / sorted(os.listdir(val))[3])
+    result = run_script('eval.py', '--checkpoint_path', str(ckpt), '--val_data_path', str(val), '--output_dir',
+                        str(output), *SMALL_NET, *extra)
+    assert_fault(result, message)
+    assert not (output / 'eval_results.csv').exists() or case == 'output_dir_is_a_file'
+
+
+def test_eval_on_a_full_disk_keeps_the_scores_on_screen_and_no_half_file(best, demo_set, tmp_path, mounts):
+    output = full_disk(mounts, tmp_path / 'out', 64 * 1024, 4096)  # one page: the settings file, not the results
+    result = evaluate(demo_set, output, best)
+    line = assert_fault(result, 'eval_results.csv: No space left on device; the scores are printed above')
+    assert f'{best}: top1 ' in result.stdout and not (output / 'eval_results.csv').exists()
+    assert no_partial_files(output)
+
+
+# export.py, predict.py, attention_map.py
+
+@pytest.mark.parametrize('file_format', ['MINDIR', 'ONNX'])
+def test_export_into_a_read_only_folder_is_refused_before_exporting(file_format, narrow_exports, read_only):
+    assert_fault(run_script('export.py', '--ckpt_file', narrow_exports.ckpt, '--file_format', file_format,
+                            '--file_name', str(read_only / 'net'), *NARROW), "cannot write into --file_name's folder")
+
+
+@pytest.mark.parametrize('file_format', ['MINDIR', 'ONNX'])
+def test_export_on_a_full_disk_writes_nothing(file_format, narrow_exports, tmp_path, mounts):
+    folder = full_disk(mounts, tmp_path / 'out', 1024 * 1024, 64 * 1024)
+    line = assert_fault(run_script('export.py', '--ckpt_file', narrow_exports.ckpt, '--file_format', file_format,
+                                   '--file_name', str(folder / 'net'), *NARROW), 'No space left on device')
+    assert 'nothing was written' in line and sorted(os.listdir(folder)) == ['.filler']
+
+
+@pytest.mark.parametrize('program', ['export.py', 'predict.py', 'attention_map.py'])
+def test_nan_weights_are_refused_everywhere(program, damaged, demo_set, tmp_path):
+    image = demo_set / 'val' / 'n00000001'
+    option = {'export.py': ('--ckpt_file', damaged['nan'], '--file_name', str(tmp_path / 'net')),
+              'predict.py': ('--model_file', damaged['nan'], '--image_path', str(image)),
+              'attention_map.py': ('--model_file', damaged['nan'], '--image_path', str(image), '--output_dir',
+                                   str(tmp_path))}[program]
+    assert_fault(run_script(program, *option, *SMALL_NET), 'holds NaN or infinite values')
+    assert [name for _, _, names in os.walk(tmp_path) for name in names] == []
+
+
+def test_export_without_onnx_runtime_says_how_to_install_it(narrow_exports, tmp_path):
+    (tmp_path / 'onnxruntime').mkdir()
+    (tmp_path / 'onnxruntime' / '__init__.py').write_text("raise ImportError('No module named onnxruntime')\n")
+    result = run_script('export.py', '--ckpt_file', narrow_exports.ckpt, '--file_format', 'ONNX', '--file_name',
+                        str(tmp_path / 'net'), *NARROW, env={'PYTHONPATH': str(tmp_path)})
+    assert_fault(result, 'needs ONNX Runtime, which is not installed: pip install onnxruntime')
+    assert not (tmp_path / 'net.onnx').exists()
+
+
+@pytest.mark.parametrize('case, message', [
+    ('read_only', "cannot write into the pictures' folder"),
+    ('attention_is_a_file', 'is a file, not a folder'),
+])
+def test_attention_maps_check_their_folder_before_any_work(case, message, best, demo_set, tmp_path, mounts):
+    output = tmp_path / 'out'
+    if case == 'read_only':
+        mounts(output, 'ro,size=1m')
+    else:
+        output.mkdir()
+        (output / 'attention').write_text('x')
+    assert_fault(run_script('attention_map.py', '--model_file', str(best), '--image_path',
+                            str(demo_set / 'val' / 'n00000002'), '--output_dir', str(output), *SMALL_NET), message)
+
+
+def test_predict_names_a_truncated_mindir(narrow_exports, demo_set, tmp_path):
+    cut = tmp_path / 'cut.mindir'
+    cut.write_bytes(open(narrow_exports.mindir, 'rb').read()[:5000])
+    assert_fault(run_script('predict.py', '--model_file', str(cut), '--image_path', str(demo_set / 'val'), *NARROW),
+                 'not a MINDIR export, or truncated')
+
+
+# The tools without MindSpore, and the demo set.
+
+def test_postprocess_does_not_score_nan_results(tmp_path):
+    results = tmp_path / 'result_Files'
+    results.mkdir()
+    np.array([np.nan] * 10, np.float32).tofile(results / 'a_0.bin')
+    np.arange(10, dtype=np.float32).tofile(results / 'b_0.bin')
+    (tmp_path / 'labels.json').write_text('{"a": 1, "b": 9}')
+    assert_fault(run_script('postprocess.py', '--result_path', str(results), '--label_path',
+                            str(tmp_path / 'labels.json')), '1 of 2 result files hold NaN or infinite logits')
+
+
+@pytest.mark.parametrize('case, message', [
+    ('read_only', 'cannot write into --output_dir'),
+    ('full', 'cannot write the demo set into'),
+])
+def test_demo_data_leaves_nothing_half_written(case, message, tmp_path, mounts):
+    if case == 'read_only':
+        output = mounts(tmp_path / 'demo', 'ro,size=1m')
+    else:
+        output = full_disk(mounts, tmp_path / 'demo', 256 * 1024, 128 * 1024)
+    result = run_script('-m', 'src.demo_data', '--output_dir', str(output), '--train_per_class', '200',
+                        '--image_size', '64')
+    assert_fault(result, message)
+    assert [name for name in os.listdir(output) if not name.startswith('.filler')] == []
+
+
+def test_label_file_into_a_read_only_folder(demo_set, read_only):
+    assert_fault(run_script('create_imagenet2012_label.py', '--img_path', str(demo_set / 'val'), '--output',
+                            str(read_only / 'labels.json')), 'cannot write --output')
