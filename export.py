@@ -104,8 +104,6 @@ def write_onnx(net, cfg, path):
     batch_axis = {ONNX_INPUT: {0: 'batch'}, ONNX_OUTPUT: {0: 'batch'}} if cfg.dynamic_batch else None
     ms.onnx.export(net, example_input(cfg, 1 if cfg.dynamic_batch else cfg.batch_size), file_name=path,
                    input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], dynamic_axes=batch_axis)
-    if cfg.dynamic_batch:
-        declare_dynamic_output_batch(path)
 
 
 def declare_dynamic_output_batch(path):
@@ -188,6 +186,8 @@ def export_and_check(net, cfg, path):
             print('Checking with mindspore.load + nn.GraphCell against the checkpoint:')
             check_export(net, mindir_runner(partial), cfg, TOLERANCE['MINDIR'])
         elif cfg.file_format == 'ONNX':
+            if cfg.dynamic_batch:
+                declare_dynamic_output_batch(partial)
             print('Checking with ONNX Runtime against the checkpoint:')
             check_export(net, onnx_runner(partial), cfg, TOLERANCE['ONNX'])
         else:

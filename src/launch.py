@@ -51,9 +51,9 @@ MSRUN = (f'import sys; sys.path.insert(0, {REPO!r}); from src.device import exit
 MINDSPORE_RECORD = re.compile(r'^\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] [A-Z_]+\(\d+[,:]')
 # The error lines of a log: an entry point's own ("train.py: error: ..."), or the last line of a traceback.
 ENTRY_POINT_ERROR = re.compile(r'^[\w.-]+\.py: ')
+INTERRUPTED = re.compile(r'^[\w.-]+\.py: interrupted\b')  # a reaction to a signal, e.g. MindSpore's on a lost peer
 TRACEBACK_END = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: |$)')
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-STOP_GRACE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -314,14 +314,16 @@ def _traceback_error(lines, index):
 
 def first_error(worker_logs, scheduler_log):
     """(line, path) of the error that most likely caused a failure: an entry point's own error line in a worker's
-    log, else the scheduler's (it names the worker that stopped answering), else the end of a worker's traceback
-    (often a consequence of another's failure); None if there is none."""
+    log, else the scheduler's (it names the worker that stopped answering), else the end of a worker's traceback,
+    else a worker's report that a signal interrupted it (both often consequences of another's failure); None if
+    there is none."""
     logs = {path: _read_lines(path) for path in [*worker_logs, scheduler_log]}
-    for paths, pattern in ((worker_logs, ENTRY_POINT_ERROR), ([scheduler_log], ENTRY_POINT_ERROR),
-                           (worker_logs, TRACEBACK_END)):
+    for paths, matches in ((worker_logs, lambda line: ENTRY_POINT_ERROR.match(line) and not INTERRUPTED.match(line)),
+                           ([scheduler_log], ENTRY_POINT_ERROR.match), (worker_logs, TRACEBACK_END.match),
+                           (worker_logs, INTERRUPTED.match)):
         for path in paths:
             for index, line in enumerate(logs[path]):
-                if pattern.match(line):
+                if matches(line):
                     return _traceback_error(logs[path], index), path
     return None
 
@@ -392,15 +394,34 @@ def run(prog, launch, train_options, output_dir, rank_table=None):
     return 1
 
 
+def _descendants(pid):
+    """The processes `pid` started, and those they started, from /proc."""
+    children = {}
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{entry}/stat', encoding='utf-8') as handle:
+                parent = int(handle.read().rsplit(') ', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children.setdefault(parent, []).append(int(entry))
+    found, pending = [], [pid]
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
 def _stop_msrun(msrun):
-    """msrun ends its workers and scheduler on SIGINT; SIGKILL if it does not finish (its children then die
-    with it, see src.device.exit_with_parent)."""
-    msrun.send_signal(signal.SIGINT)
-    try:
-        msrun.wait(STOP_GRACE_SECONDS)
-    except subprocess.TimeoutExpired:
-        msrun.kill()
-        msrun.wait()
+    """End msrun's workers and scheduler, then msrun, as msrun itself does on Ctrl-C (SIGKILL); done here, since a
+    worker just started has not yet asked to die with msrun (src.device.exit_with_parent)."""
+    for pid in _descendants(msrun.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    msrun.kill()
+    msrun.wait()
 
 
 def parse_arguments(argv):
