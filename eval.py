@@ -26,12 +26,14 @@ def main():
     from src.checkpoint import load_weights
     from src.dataset import create_dataset
     from src.evaluation import evaluate
+    from src.cpu_fast_conv import speed_up_cpu_convs
     from src.ResNet50_BAM import resnet50_bam
 
     val_set = create_dataset(cfg.val_data_path, False, cfg.batch_size, cfg.image_height, cfg.image_width,
                              cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes,
                              crop_pct=cfg.crop_pct)
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    speed_up_cpu_convs(net, cfg)
     rows = []
     for path in checkpoints:
         started = time.time()
