@@ -5,8 +5,9 @@ float32 matrix-multiply rate measured in the same run.
   python benchmark.py [--batch_size 32] [--image_height 224 --image_width 224] [--bench_steps 5]
                       [--bench_warmup 2] [--bench_output output/benchmark.json] [--device_target auto]
 
-Every setting of train.py applies (width, classes, mixed precision, device, mode, ...). The model figures
-feed synthetic tensors straight to the network, so they leave the data pipeline out; it is measured on its own.
+Every setting of train.py applies (width, classes, mixed precision, device, mode, --cpu_fast_conv, ...). The model
+figures feed synthetic tensors straight to the network as train.py and eval.py build it, so they leave the data
+pipeline out; it is measured on its own.
 
   matmul bound     float32 matrix multiply (numpy's BLAS, 3072 x 3072, every CPU this process may use):
                    what this machine's cores can do on the model's kind of arithmetic
@@ -19,6 +20,10 @@ feed synthetic tensors straight to the network, so they leave the data pipeline 
   data pipeline    src.dataset's training pipeline on ImageNet-sized JPEGs (benchmarks/data_pipeline.py)
   of bound         model arithmetic per second / matmul bound. A forward pass costs 2 x the multiply-adds of its
                    convolutions and dense layers (8.34 GFLOP for a 224 x 224 image), a training step 3 x that.
+  PyTorch s, ratio on the CPU, when PyTorch is installed and the model is the official one (full width, product
+                   fusion): the authors' model in PyTorch (benchmarks/torch_reference.py: float32 NCHW, eager, as many
+                   threads), same batch and size, one of its steps timed after each of ours so both see the same load;
+                   ratio = our median step time / its median. Below 1 is faster than PyTorch.
 The figures of bound only mean something on the CPU; on an accelerator they are left out.
 """
 import importlib.metadata
@@ -337,8 +342,8 @@ def format_report(report):
                      f'NCHW, eager), its steps timed between ours; below 1 is faster')
     else:
         lines.append(report['pytorch']['none'])
-    lines.append(f'convolutions on small maps computed as matrix products: {report["small_map_convs"]}'
-                 + ('' if report['small_map_convs'] else ' (--cpu_fast_conv false, or not on the CPU)'))
+    lines.append('convolutions on maps of 2x2 or fewer as matrix products (src/cpu_fast_conv.py): '
+                 + ('on' if report['small_map_convs'] else 'off (--cpu_fast_conv false, or not on the CPU)'))
     return '\n'.join(lines)
 
 

@@ -17,8 +17,10 @@ The weights keep their shape and name (checkpoints are unchanged) and the gradie
 the constant table routes each weight's gradient to its tap, and a tap that only ever reads padding gets zero,
 as it does in the convolution.
 
-Which convolutions change is decided per shape by FAST_PATHS, measured with benchmarks/cpu_fast_conv.py on the
-machine described in benchmarks/PERFORMANCE.md; everything else stays a plain Conv2D. Export leaves this out.
+Which convolutions take which form is decided by the map sizes in FAST_PATHS, measured shape by shape with
+benchmarks/cpu_fast_conv.py; everything else stays a plain Conv2D (at 224x224 the smallest map is 7x7: nothing
+changes). The decision is made when the graph is compiled, from the input's static shape. Export leaves this
+module out: the exported graphs are those of the network file.
 """
 import numpy as np
 
@@ -48,14 +50,19 @@ def output_size(size, kernel, stride, dilation, before, after):
 
 @constexpr
 def fast_path(input_shape, weight_shape, stride, dilation, padding):
-    """Which form computes this convolution: POINTWISE, UNROLLED or CONVOLUTION (see FAST_PATHS)."""
+    """Which form computes this convolution: POINTWISE, UNROLLED or CONVOLUTION (the rule: FAST_PATHS)."""
     _, _, height, width = input_shape
     _, _, kernel_h, kernel_w = weight_shape
     if padding is None:
         return CONVOLUTION
     if (kernel_h, kernel_w) == (1, 1) and not any(padding):
-        return POINTWISE if height * width <= FAST_PATHS[POINTWISE] else CONVOLUTION
-    return UNROLLED if height * width <= FAST_PATHS[UNROLLED] else CONVOLUTION
+        return POINTWISE if height * width <= FAST_PATHS['pointwise_input'] else CONVOLUTION
+    top, bottom, left, right = padding
+    out_pixels = (output_size(height, kernel_h, stride[-2], dilation[-2], top, bottom)
+                  * output_size(width, kernel_w, stride[-1], dilation[-1], left, right))
+    if height * width <= FAST_PATHS['unrolled_input'] and out_pixels <= FAST_PATHS['unrolled_output']:
+        return UNROLLED
+    return CONVOLUTION
 
 
 @constexpr
@@ -143,5 +150,9 @@ def speed_up_cpu_convs(net, cfg):
     return use_small_map_convs(net) if cfg.device_target == 'CPU' and cfg.cpu_fast_conv else 0
 
 
-# Largest input map (H*W pixels) each form is used for; measured, see the module docstring.
-FAST_PATHS = {POINTWISE: 4, UNROLLED: 4}
+# The largest maps (H*W pixels) each form is used for. Measured at batch 64 with benchmarks/cpu_fast_conv.py
+# (forward + backward ms, convolution -> matrix product; benchmarks/PERFORMANCE.md has every shape): faster on
+# every 2x2 and 1x1 map (1x1 512->2048: 41 -> 7.5; 3x3 512->512 on 1x1: 94 -> 10; 3x3 256->256 on 2x2: 42 -> 9.6;
+# 1x1 1024->2048 stride 2 on 2x2: 218 -> 18), and on 4x4 only for the 3x3 stride-2 convolution to 2x2
+# (30 -> 18); 4x4 maps otherwise tie or lose (3x3 128->128: 20 -> 19, forward 8.8 -> 17; 1x1 512->128: 5.5 -> 7.6).
+FAST_PATHS = {'pointwise_input': 4, 'unrolled_input': 16, 'unrolled_output': 4}

@@ -2,7 +2,7 @@
 
 It keeps the official modules, names and quirks (Linear + BatchNorm1d channel gate pooled with a
 kernel of the input's height, max-pool padded with -inf, fixed 7x7 average pool, `expand_as`), and
-the official initialisation, as described in DESIGN.md section 1. Only the tests import it.
+the official initialisation. Only the tests and benchmarks/torch_reference.py import it.
 """
 from collections import OrderedDict
 

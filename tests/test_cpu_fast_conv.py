@@ -24,6 +24,7 @@ SMALL_MAP_CONVS = [
     (16, 24, 1, 1, 1, 2, False, POINTWISE),
     (16, 24, 1, 1, 1, 1, True, POINTWISE),
     (16, 24, 1, 2, 1, 2, False, POINTWISE),
+    (16, 24, 3, 2, 1, 4, False, UNROLLED),
     (16, 8, 3, 1, 4, 2, True, UNROLLED),
     (16, 8, 3, 1, 4, 1, True, UNROLLED),
 ]
@@ -71,7 +72,7 @@ def test_small_map_conv_equals_the_convolution(in_channels, out_channels, kernel
                         graph_mode(outputs_and_gradients, fast, x, sens))
 
 
-@pytest.mark.parametrize('kernel, size', [(1, 4), (3, 4), (3, 7), (1, 8)])
+@pytest.mark.parametrize('kernel, size', [(1, 4), (3, 4), (3, 7), (1, 8)])  # stride 1
 def test_larger_maps_stay_convolutions(kernel, size):
     conv = conv2d(16, 16, kernel)
     assert fast_path((8, 16, size, size), (16, 16, kernel, kernel), conv.stride, conv.dilation,
