@@ -84,8 +84,7 @@ def matmul_gflops(size=MATMUL_SIZE, runs=MATMUL_RUNS):
 
 def forward_flops(net, image_height, image_width):
     """2 x the multiply-adds of every convolution and dense layer of one image's forward pass, counted on a real
-    forward pass (PyNative mode, where cells call their hooks)."""
-    import mindspore as ms
+    forward pass."""
     from mindspore import nn
 
     multiply_adds = []
@@ -96,10 +95,18 @@ def forward_flops(net, image_height, image_width):
         else:
             multiply_adds.append(output.size * cell.in_channels)
 
+    forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height, image_width)
+    return 2 * sum(multiply_adds)
+
+
+def forward_with_hooks(net, cell_types, hook, image_height, image_width):
+    """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
+    `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
+    import mindspore as ms
+
     mode = ms.get_context('mode')
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    handles = [cell.register_forward_hook(count) for _, cell in net.cells_and_names()
-               if isinstance(cell, (nn.Conv2d, nn.Dense))]
+    handles = [cell.register_forward_hook(hook) for _, cell in net.cells_and_names() if isinstance(cell, cell_types)]
     try:
         net.set_train(False)
         net(ms.Tensor(np.zeros((1, 3, image_height, image_width), np.float32)))
@@ -107,7 +114,6 @@ def forward_flops(net, image_height, image_width):
         for handle in handles:
             handle.remove()
         ms.set_context(mode=mode)
-    return 2 * sum(multiply_adds)
 
 
 class PeakMemory:

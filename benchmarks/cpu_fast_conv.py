@@ -1,10 +1,13 @@
 """Per-shape timing behind src/cpu_fast_conv.py's FAST_PATHS: every distinct convolution of ResNet50-BAM at one
-input size, forward and backward (gradients of input and weights, as training needs them), as MindSpore's Conv2D
-and in each matrix-product form that applies, in milliseconds (median of several calls after warm-up, graph mode).
+input size, forward and backward (gradients of input and weights, as training needs them) and forward alone, as
+MindSpore's Conv2D and in the fastest matrix-product form that applies, in milliseconds (median of several calls
+after warm-up, graph mode, the full-width network).
 
-    python -m benchmarks.cpu_fast_conv [--batch_size 64] [--image_size 32] [--runs 5] [--output FILE]
+    python -m benchmarks.cpu_fast_conv [--batch_size 64] [--image_size 32] [--largest_map 64] [--runs 5]
+                                       [--output FILE]
 
-`count` is how often the shape occurs in the network; `chosen` is the form FAST_PATHS picks.
+`count` is how often the shape occurs in the network; `form` is the fastest matrix-product form for training,
+`chosen` the form FAST_PATHS picks. Run it on an otherwise idle machine.
 """
 import argparse
 import collections
@@ -14,6 +17,7 @@ import time
 
 import numpy as np
 
+from benchmark import forward_with_hooks
 from src.config import write_json
 from src.cpu_fast_conv import CONVOLUTION, POINTWISE, UNROLLED, SmallMapConv2d, fast_path, padding_of
 
@@ -26,9 +30,8 @@ def progress(message):
 
 
 def conv_shapes(net, image_size):
-    """Counter of (input shape without batch, conv settings) over the network's convolutions, from one PyNative
-    forward pass of one image (cells call their hooks only there)."""
-    import mindspore as ms
+    """Counter of (input shape without batch, conv settings) over the network's convolutions, from one forward
+    pass of one image."""
     from mindspore import nn
 
     shapes = collections.Counter()
@@ -37,24 +40,14 @@ def conv_shapes(net, image_size):
         shapes[(tuple(inputs[0].shape[1:]), cell.out_channels, tuple(cell.kernel_size), tuple(cell.stride[-2:]),
                 tuple(cell.dilation[-2:]), cell.pad_mode, cell.padding, cell.has_bias)] += 1
 
-    mode = ms.get_context('mode')
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    handles = [cell.register_forward_hook(record) for _, cell in net.cells_and_names() if isinstance(cell, nn.Conv2d)]
-    try:
-        net.set_train(False)
-        net(ms.Tensor(np.zeros((1, 3, image_size, image_size), np.float32)))
-    finally:
-        for handle in handles:
-            handle.remove()
-        ms.set_context(mode=mode)
+    forward_with_hooks(net, nn.Conv2d, record, image_size, image_size)
     return shapes
 
 
 def timed_forms(shape, batch_size, runs):
-    """{form: median ms of forward + backward} for one convolution shape."""
+    """({form: {'forward': ms, 'training': ms of forward + backward}}, the form FAST_PATHS picks) for one shape."""
     import mindspore as ms
     from mindspore import nn, ops
-
 
     (channels, height, width), out_channels, kernel, stride, dilation, pad_mode, padding, has_bias = shape
     conv = SmallMapConv2d(channels, out_channels, kernel, stride=stride, pad_mode=pad_mode, padding=padding,
@@ -79,6 +72,7 @@ def timed_forms(shape, batch_size, runs):
     forms = (CONVOLUTION, POINTWISE if pointwise else UNROLLED)
     if pointwise and height * width <= 16:
         forms += (UNROLLED,)
+
     class Backward(nn.Cell):
         def __init__(self, cell):
             super().__init__()
@@ -118,7 +112,6 @@ def main():
     parser.add_argument('--output', default='output/benchmark_cpu_fast_conv.json', help='JSON result file')
     args = parser.parse_args()
 
-    os.environ.setdefault('ONEDNN_MAX_CPU_ISA', 'AVX2')
     import mindspore as ms
 
     from src.device import cap_cpu_isa

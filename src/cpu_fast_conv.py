@@ -5,13 +5,13 @@ On the small maps of the last stages (a 32x32 input leaves 2x2 maps in stage 3 a
 is a thin matrix product, and the weight gradient a sum of a batch of them. Written as one product over the
 whole batch, the same arithmetic runs at the matrix-multiply rate:
 
-  pointwise  a 1x1 convolution with stride 1: (N*H*W, C) @ (C, O) on the channels-last view of the input
-             (on a 1x1 map that view is a reshape);
+  pointwise  a 1x1 convolution without padding: (N*H*W, C) @ (C, O) on the channels-last view of the input,
+             strided first (on a 1x1 map that view is a reshape);
   unrolled   any other convolution: every output pixel is a fixed combination of the input pixels, so the
-             layer is (N, C*H*W) @ (C*H*W, O*P), the (C*H*W, O*P) matrix built in the forward pass from the
-             (O, C, kh, kw) weights and a constant 0/1 table of which input pixel each tap of each output pixel
-             reads (none where the tap falls on padding). Its size grows as the square of the map's, so it is
-             for the smallest maps only.
+             layer is (N, H*W*C) @ (H*W*C, O*P) for P output pixels, the second factor built in the forward pass
+             from the (O, C, kh, kw) weights and a constant 0/1 table of which input pixel each tap of each
+             output pixel reads (none where the tap falls on padding). Its size grows as the square of the map's,
+             so it is for the smallest maps only.
 
 The weights keep their shape and name (checkpoints are unchanged) and the gradients are those of the convolution:
 the constant table routes each weight's gradient to its tap, and a tap that only ever reads padding gets zero,
@@ -32,6 +32,13 @@ POINTWISE, UNROLLED, CONVOLUTION = 'pointwise', 'unrolled', 'convolution'
 # a @ b.T without a transposed copy of b
 MATMUL_BT = ops.MatMul(transpose_b=True)
 BATCH_MATMUL_BT = ops.BatchMatMul(transpose_b=True)
+
+# The largest maps (H*W pixels) each form is used for. Measured at batch 64 with benchmarks/cpu_fast_conv.py
+# (forward + backward ms, convolution -> matrix product; benchmarks/PERFORMANCE.md has every shape): faster on
+# every 2x2 and 1x1 map (1x1 512->2048: 41 -> 7.5; 3x3 512->512 on 1x1: 94 -> 10; 3x3 256->256 on 2x2: 42 -> 9.6;
+# 1x1 1024->2048 stride 2 on 2x2: 218 -> 18), and on 4x4 only for the 3x3 stride-2 convolution to 2x2
+# (30 -> 18); 4x4 maps otherwise tie or lose (3x3 128->128: 20 -> 19, forward 8.8 -> 17; 1x1 512->128: 5.5 -> 7.6).
+FAST_PATHS = {'pointwise_input': 4, 'unrolled_input': 16, 'unrolled_output': 4}
 
 
 def padding_of(conv):
@@ -148,11 +155,3 @@ def use_small_map_convs(net):
 def speed_up_cpu_convs(net, cfg):
     """use_small_map_convs on the CPU unless --cpu_fast_conv is false (cfg.device_target resolved by setup_device)."""
     return use_small_map_convs(net) if cfg.device_target == 'CPU' and cfg.cpu_fast_conv else 0
-
-
-# The largest maps (H*W pixels) each form is used for. Measured at batch 64 with benchmarks/cpu_fast_conv.py
-# (forward + backward ms, convolution -> matrix product; benchmarks/PERFORMANCE.md has every shape): faster on
-# every 2x2 and 1x1 map (1x1 512->2048: 41 -> 7.5; 3x3 512->512 on 1x1: 94 -> 10; 3x3 256->256 on 2x2: 42 -> 9.6;
-# 1x1 1024->2048 stride 2 on 2x2: 218 -> 18), and on 4x4 only for the 3x3 stride-2 convolution to 2x2
-# (30 -> 18); 4x4 maps otherwise tie or lose (3x3 128->128: 20 -> 19, forward 8.8 -> 17; 1x1 512->128: 5.5 -> 7.6).
-FAST_PATHS = {'pointwise_input': 4, 'unrolled_input': 16, 'unrolled_output': 4}
