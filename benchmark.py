@@ -348,7 +348,7 @@ def format_report(report):
                      f'NCHW, eager), its steps timed between ours; below 1 is faster')
     else:
         lines.append(report['pytorch']['none'])
-    lines.append('convolutions on maps of 2x2 or fewer as matrix products (src/cpu_fast_conv.py): '
+    lines.append('convolutions of the smallest maps as matrix products (src/cpu_fast_conv.py): '
                  + ('on' if report['small_map_convs'] else 'off (--cpu_fast_conv false, or not on the CPU)'))
     return '\n'.join(lines)
 

@@ -127,8 +127,8 @@ class SmallMapConv2d(nn.Conv2d):
         batch, channels, height, width = x.shape
         out_channels = self.out_channels
         table, (out_h, out_w) = tap_table(x.shape, self.weight.shape, self.stride, self.dilation, padding)
-        # for each output channel: (P*Q, taps) @ (C, taps)^T
-        spread = BATCH_MATMUL_BT(table, self.weight.reshape(out_channels, channels, -1))
+        # for each output channel: (P*Q, taps) @ (C, taps)^T; in the input's type (float16 under mixed precision)
+        spread = BATCH_MATMUL_BT(table.astype(x.dtype), self.weight.reshape(out_channels, channels, -1))
         spread = spread.reshape(out_channels * out_h * out_w, height * width * channels)
         output = MATMUL_BT(channels_last(x).reshape(batch, -1), spread)
         return output.reshape(batch, out_channels, out_h, out_w)
