@@ -93,8 +93,8 @@ def three_networks():
     return official.double(), ours, fast
 
 
-def float64_reference(official, x, sens, training):
-    official.train(training)
+def float64_reference(official, x, sens):
+    official.eval()
     x = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     output = official(x)
     (output * torch.tensor(sens, dtype=torch.float64)).sum().backward()
@@ -103,19 +103,19 @@ def float64_reference(official, x, sens, training):
     return output.detach().numpy(), x.grad.numpy(), grads
 
 
-@pytest.mark.parametrize('training', [False, True])
-def test_the_network_keeps_its_numbers(three_networks, training):
+def test_the_network_keeps_its_numbers(three_networks):
     """At 32x32 (stage 3 on 2x2 maps, stage 4 on 1x1), the logits and the gradients of the input and of every
     parameter are as close to the float64 truth with the small-map convolutions as without: within 1e-4 of the
-    largest value (both are within ~1e-5 in inference mode), or within 4x the plain network's own error. In
-    training mode BatchNorm's batch statistics over 16 values on 1x1 maps amplify float32 rounding, and the plain
-    network itself drifts from the truth by up to a few percent; the rounding differs, not the arithmetic."""
+    largest value (both are within ~1e-5), or within 4x the plain network's own error. Inference mode: in training
+    mode BatchNorm's batch statistics over 16 values on 1x1 maps amplify float32 rounding until the plain network
+    itself drifts from the truth by percents, differently from run to run; there each layer's forward and backward
+    equality is what test_small_map_conv_equals_the_convolution checks."""
     official, ours, fast = three_networks
     rng = np.random.default_rng(2)
     x = rng.standard_normal((16, 3, 32, 32), dtype=np.float32)
     sens = rng.standard_normal((16, 10), dtype=np.float32)
-    truth = float64_reference(official, x, sens, training)
-    plain_run, fast_run = (graph_mode(outputs_and_gradients, net.set_train(training), ms.Tensor(x), ms.Tensor(sens))
+    truth = float64_reference(official, x, sens)
+    plain_run, fast_run = (graph_mode(outputs_and_gradients, net.set_train(False), ms.Tensor(x), ms.Tensor(sens))
                            for net in (ours, fast))
     largest_gradient = max(np.abs(grad).max() for grad in truth[2].values())
 
