@@ -5,8 +5,9 @@ float32 matrix-multiply rate measured in the same run.
   python benchmark.py [--batch_size 32] [--image_height 224 --image_width 224] [--bench_steps 5]
                       [--bench_warmup 2] [--bench_output output/benchmark.json] [--device_target auto]
 
-Every setting of train.py applies (width, classes, mixed precision, device, mode, ...). The model figures
-feed synthetic tensors straight to the network, so they leave the data pipeline out; it is measured on its own.
+Every setting of train.py applies (width, classes, mixed precision, device, mode, --cpu_fast_conv, ...). The model
+figures feed synthetic tensors straight to the network as train.py and eval.py build it, so they leave the data
+pipeline out; it is measured on its own.
 
   matmul bound     float32 matrix multiply (numpy's BLAS, 3072 x 3072, every CPU this process may use):
                    what this machine's cores can do on the model's kind of arithmetic
@@ -19,11 +20,18 @@ feed synthetic tensors straight to the network, so they leave the data pipeline 
   data pipeline    src.dataset's training pipeline on ImageNet-sized JPEGs (benchmarks/data_pipeline.py)
   of bound         model arithmetic per second / matmul bound. A forward pass costs 2 x the multiply-adds of its
                    convolutions and dense layers (8.34 GFLOP for a 224 x 224 image), a training step 3 x that.
+  PyTorch s, ratio on the CPU, when PyTorch is installed and the model is the official one (full width, product
+                   fusion): the authors' model in PyTorch (benchmarks/torch_reference.py: float32 NCHW, eager, as many
+                   threads), same batch and size, one of its steps timed after each of ours so both see the same load;
+                   ratio = our median step time / its median. Below 1 is faster than PyTorch.
 The figures of bound only mean something on the CPU; on an accelerator they are left out.
 """
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -34,6 +42,7 @@ from src.config import UsageError, parse_config, run_main, write_json
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7
 TRAINING_FLOP_FACTOR = 3  # backward costs about twice the forward
+OFFICIAL_MODEL = (64, 'product')  # base_width and bam_fusion of the authors' model, PyTorch's reference
 # Report entries copied from the configuration.
 CONFIG_KEYS = ('batch_size', 'image_height', 'image_width', 'num_classes', 'base_width', 'bam_fusion', 'amp_level',
                'mode', 'num_parallel_workers', 'bench_steps', 'bench_warmup', 'bench_pipeline_images')
@@ -43,20 +52,25 @@ def progress(message):
     print(f'[benchmark] {message}', flush=True)
 
 
-def median_call_seconds(call, warmup, steps):
-    """(seconds of the first call, [seconds of each of `steps` timed calls]) with `warmup` untimed calls
-    between; `call` must return only when its work is done."""
+def median_call_seconds(call, warmup, steps, reference=None):
+    """(seconds of the first call, [seconds of each of `steps` timed calls], [seconds of the reference's steps])
+    with `warmup` untimed calls between; `call` must return only when its work is done. `reference`, when given,
+    runs one step of the reference after each call (warm-up ones too) and returns its seconds."""
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start
-    for _ in range(warmup):
+    for _ in range(warmup + (reference is not None)):
         call()
-    timings = []
+        if reference is not None:
+            reference()
+    timings, reference_timings = [], []
     for _ in range(steps):
         start = time.perf_counter()
         call()
         timings.append(time.perf_counter() - start)
-    return first, timings
+        if reference is not None:
+            reference_timings.append(reference())
+    return first, timings, reference_timings
 
 
 def matmul_gflops(size=MATMUL_SIZE, runs=MATMUL_RUNS):
@@ -64,14 +78,13 @@ def matmul_gflops(size=MATMUL_SIZE, runs=MATMUL_RUNS):
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
-    _, timings = median_call_seconds(lambda: a @ b, 1, runs)
+    _, timings, _ = median_call_seconds(lambda: a @ b, 1, runs)
     return 2 * size ** 3 / statistics.median(timings) / 1e9
 
 
 def forward_flops(net, image_height, image_width):
     """2 x the multiply-adds of every convolution and dense layer of one image's forward pass, counted on a real
-    forward pass (PyNative mode, where cells call their hooks)."""
-    import mindspore as ms
+    forward pass."""
     from mindspore import nn
 
     multiply_adds = []
@@ -82,10 +95,18 @@ def forward_flops(net, image_height, image_width):
         else:
             multiply_adds.append(output.size * cell.in_channels)
 
+    forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height, image_width)
+    return 2 * sum(multiply_adds)
+
+
+def forward_with_hooks(net, cell_types, hook, image_height, image_width):
+    """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
+    `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
+    import mindspore as ms
+
     mode = ms.get_context('mode')
     ms.set_context(mode=ms.PYNATIVE_MODE)
-    handles = [cell.register_forward_hook(count) for _, cell in net.cells_and_names()
-               if isinstance(cell, (nn.Conv2d, nn.Dense))]
+    handles = [cell.register_forward_hook(hook) for _, cell in net.cells_and_names() if isinstance(cell, cell_types)]
     try:
         net.set_train(False)
         net(ms.Tensor(np.zeros((1, 3, image_height, image_width), np.float32)))
@@ -93,7 +114,6 @@ def forward_flops(net, image_height, image_width):
         for handle in handles:
             handle.remove()
         ms.set_context(mode=mode)
-    return 2 * sum(multiply_adds)
 
 
 class PeakMemory:
@@ -141,16 +161,58 @@ def synthetic_batch(cfg):
     return ms.Tensor(images), ms.Tensor(labels)
 
 
-def model_figures(call, cfg, flops_per_image, bound_gflops, memory):
-    """Time `call` (one batch) and describe it: images/s, step times, first call, GFLOP/s, fraction of bound."""
+def model_figures(call, cfg, flops_per_image, bound_gflops, memory, reference=None):
+    """Time `call` (one batch) and describe it: images/s, step times, first call, GFLOP/s, fraction of bound, and
+    with a `reference` (one PyTorch step, timed between ours) its step times and our median over its median."""
     memory.start_phase()
-    first, timings = median_call_seconds(call, cfg.bench_warmup, cfg.bench_steps)
+    first, timings, reference_timings = median_call_seconds(call, cfg.bench_warmup, cfg.bench_steps, reference)
     step = statistics.median(timings)
     gflops = cfg.batch_size * flops_per_image / step / 1e9
-    return {'images_per_s': cfg.batch_size / step, 'step_s_median': step, 'step_s': timings,
-            'first_call_s': first, 'gflop_per_s': gflops,
-            'fraction_of_matmul_bound': gflops / bound_gflops if bound_gflops else None,
-            'peak_rss_mib': memory.peak_mib()}
+    figures = {'images_per_s': cfg.batch_size / step, 'step_s_median': step, 'step_s': timings,
+               'first_call_s': first, 'gflop_per_s': gflops,
+               'fraction_of_matmul_bound': gflops / bound_gflops if bound_gflops else None,
+               'peak_rss_mib': memory.peak_mib()}
+    if reference is not None:
+        figures['pytorch'] = {'step_s_median': statistics.median(reference_timings), 'step_s': reference_timings}
+        figures['ratio_to_pytorch'] = step / figures['pytorch']['step_s_median']
+    return figures
+
+
+class TorchReference:
+    """benchmarks/torch_reference.py (the official model in PyTorch, same batch and size) in its own process, one
+    timed step per call; None from `start` when PyTorch is not installed."""
+
+    def __init__(self, cfg):
+        # PyTorch at its own defaults: the oneDNN settings this process made for MindSpore are not passed on.
+        env = {key: value for key, value in os.environ.items() if not key.startswith(('ONEDNN_', 'DNNL_'))}
+        self.process = subprocess.Popen(
+            [sys.executable, '-m', 'benchmarks.torch_reference', str(cfg.batch_size), str(cfg.image_height),
+             str(cfg.image_width), str(cfg.num_classes)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            cwd=os.path.dirname(os.path.abspath(__file__)))
+        if self.process.stdout.readline().strip() != 'ready':
+            raise RuntimeError(f'the PyTorch reference did not start (exit status {self.process.wait()})')
+        self.version = importlib.metadata.version('torch')
+
+    @staticmethod
+    def why_not(cfg):
+        """Why there is no PyTorch reference for this configuration, or None when there is one."""
+        if cfg.device_target != 'CPU':
+            return 'PyTorch\'s reference runs on the CPU only: no ratio on an accelerator'
+        if (cfg.base_width, cfg.bam_fusion) != OFFICIAL_MODEL:
+            return (f'PyTorch\'s reference is the official model (--base_width {OFFICIAL_MODEL[0]}, --bam_fusion '
+                    f'{OFFICIAL_MODEL[1]}): no ratio for this one')
+        if importlib.util.find_spec('torch') is None:
+            return 'PyTorch is not installed: no ratio against it (pip install -r requirements-test.txt adds it)'
+        return None
+
+    def step(self, command):
+        self.process.stdin.write(command + '\n')
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def close(self):
+        self.process.communicate('quit\n')
 
 
 def machine_description(device_target):
@@ -194,6 +256,7 @@ def run_benchmark(cfg):
 
     from benchmarks.data_pipeline import pipeline_images_per_second
     from src.dataset import resolve_num_workers
+    from src.cpu_fast_conv import speed_up_cpu_convs
     from src.ResNet50_BAM import resnet50_bam
     from src.training import amp_level, build_train_network
 
@@ -206,20 +269,30 @@ def run_benchmark(cfg):
 
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
     flops_per_image = forward_flops(net, cfg.image_height, cfg.image_width)
+    fast_convs = speed_up_cpu_convs(net, cfg)
     images, labels = synthetic_batch(cfg)
     runs = f'{cfg.bench_warmup} warm-up + {cfg.bench_steps} timed steps'
+    no_reference = TorchReference.why_not(cfg)
+    pytorch = TorchReference(cfg) if no_reference is None else None
+    if pytorch is not None:
+        progress(f'PyTorch {pytorch.version} runs the official model beside it, one step after each of ours')
+    try:
+        progress(f'inference, batch {cfg.batch_size}, {cfg.image_height}x{cfg.image_width}: first call, {runs}')
+        net.set_train(False)
+        inference = model_figures(lambda: net(images).asnumpy(), cfg, flops_per_image, bound, memory,
+                                  pytorch and (lambda: pytorch.step('infer')))
+        progress(f'  {inference["images_per_s"]:.2f} images/s, first call {inference["first_call_s"]:.1f} s')
 
-    progress(f'inference, batch {cfg.batch_size}, {cfg.image_height}x{cfg.image_width}: first call, {runs}')
-    net.set_train(False)
-    inference = model_figures(lambda: net(images).asnumpy(), cfg, flops_per_image, bound, memory)
-    progress(f'  {inference["images_per_s"]:.2f} images/s, first call {inference["first_call_s"]:.1f} s')
-
-    progress(f'training step, batch {cfg.batch_size}: first call, {runs}')
-    calls = 1 + cfg.bench_warmup + cfg.bench_steps
-    train_network = build_train_network(cfg, net, np.full(calls, cfg.lr_init, np.float32))
-    train_network.set_train(True)
-    training = model_figures(lambda: train_network(images, labels).asnumpy(), cfg,
-                             TRAINING_FLOP_FACTOR * flops_per_image, bound, memory)
+        progress(f'training step, batch {cfg.batch_size}: first call, {runs}')
+        calls = 1 + cfg.bench_warmup + (pytorch is not None) + cfg.bench_steps
+        train_network = build_train_network(cfg, net, np.full(calls, cfg.lr_init, np.float32))
+        train_network.set_train(True)
+        training = model_figures(lambda: train_network(images, labels).asnumpy(), cfg,
+                                 TRAINING_FLOP_FACTOR * flops_per_image, bound, memory,
+                                 pytorch and (lambda: pytorch.step('train')))
+    finally:
+        if pytorch is not None:
+            pytorch.close()
     training['amp_level'] = amp_level(cfg)
     progress(f'  {training["images_per_s"]:.2f} images/s, first call {training["first_call_s"]:.1f} s')
 
@@ -232,6 +305,7 @@ def run_benchmark(cfg):
 
     return {'config': {key: cfg[key] for key in CONFIG_KEYS}, 'machine': machine_description(device.target),
             'forward_gflop_per_image': flops_per_image / 1e9, 'matmul_bound_gflop_per_s': bound,
+            'small_map_convs': fast_convs, 'pytorch': {'version': pytorch.version} if pytorch else {'none': no_reference},
             'inference': inference, 'training': training,
             'data_pipeline': {'images_per_s': pipeline_rate, 'workers': workers,
                               'times_training_rate': pipeline_rate / training['images_per_s']},
@@ -246,6 +320,11 @@ def format_report(report):
         fraction = figures['fraction_of_matmul_bound']
         return f'{fraction:>8.0%}' if fraction is not None else f'{"-":>8}'
 
+    def against_pytorch(figures):
+        if 'pytorch' not in figures:
+            return ''
+        return f'{figures["pytorch"]["step_s_median"]:>11.3f}{figures["ratio_to_pytorch"]:>7.2f}'
+
     rows = [(name, figures) for name, figures in (('training step', report['training']),
                                                   ('inference', report['inference']))]
     pipeline = report['data_pipeline']
@@ -256,14 +335,21 @@ def format_report(report):
         f'({machine["cpu"]}, {machine["cpus"]} CPUs), MindSpore {machine["mindspore"]}',
         f'matmul bound: {bound:.0f} GFLOP/s (float32)' if bound else 'matmul bound: not measured off the CPU',
         f'{"":<15}{"images/s":>10}{"step s":>9}{"GFLOP/s":>9}{"of bound":>9}{"first call s":>14}'
-        f'{"peak RSS MiB":>14}',
+        f'{"peak RSS MiB":>14}' + (f'{"PyTorch s":>11}{"ratio":>7}' if 'version' in report['pytorch'] else ''),
     ]
     lines += [f'{name:<15}{f["images_per_s"]:>10.2f}{f["step_s_median"]:>9.3f}{f["gflop_per_s"]:>9.0f}{of_bound(f)}'
-              f'{f["first_call_s"]:>14.1f}{f["peak_rss_mib"]:>14.0f}' for name, f in rows]
+              f'{f["first_call_s"]:>14.1f}{f["peak_rss_mib"]:>14.0f}' + against_pytorch(f) for name, f in rows]
     lines.append(f'{"data pipeline":<15}{pipeline["images_per_s"]:>10.1f}  ({pipeline["workers"]} workers; '
                  f'{pipeline["times_training_rate"]:.0f} x the training step\'s rate)')
     lines.append(f'median of {cfg["bench_steps"]} timed steps after {cfg["bench_warmup"]} warm-up steps; load average '
                  f'{report["load_average_before"][0]:.2f} before, {report["load_average_after"][0]:.2f} after')
+    if 'version' in report['pytorch']:
+        lines.append(f'ratio: our step time over PyTorch {report["pytorch"]["version"]}\'s (the official model, float32 '
+                     f'NCHW, eager), its steps timed between ours; below 1 is faster')
+    else:
+        lines.append(report['pytorch']['none'])
+    lines.append('convolutions of the smallest maps as matrix products (src/cpu_fast_conv.py): '
+                 + ('on' if report['small_map_convs'] else 'off (--cpu_fast_conv false, or not on the CPU)'))
     return '\n'.join(lines)
 
 

@@ -29,6 +29,7 @@ def main():
 
     from src.checkpoint import load_weights
     from src.dataset import create_dataset
+    from src.cpu_fast_conv import speed_up_cpu_convs
     from src.evaluation import NonFiniteLogitsError, evaluate
     from src.ResNet50_BAM import resnet50_bam
 
@@ -36,6 +37,7 @@ def main():
                              cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes,
                              crop_pct=cfg.crop_pct, eval_resize=cfg.eval_resize)
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    speed_up_cpu_convs(net, cfg)
     rows = []
     for path in checkpoints:
         started = time.time()

@@ -45,6 +45,7 @@ def main():
     from src.lr_schedule import cosine_annealing_lr
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
+    from src.cpu_fast_conv import speed_up_cpu_convs
     from src.ResNet50_BAM import resnet50_bam
     from src.training import BatchNormStatisticsSync, amp_level, build_train_network, train_classifier_only
 
@@ -61,6 +62,7 @@ def main():
     steps = train_set.steps_per_epoch
 
     net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)
+    speed_up_cpu_convs(net, cfg)
     if cfg.pre_trained:
         their_classes = load_pretrained(net, cfg.checkpoint_path, cfg.reset_classifier)
         if their_classes and device.is_main:

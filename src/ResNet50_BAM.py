@@ -8,7 +8,7 @@ With the same weights it gives the same logits. Parameter names follow the offic
 checkpoint of the authors' release maps over name by name.
 
 Three choices keep the numbers identical while letting the model export to ONNX and run in
-OpenCV's DNN module (see DESIGN.md, section 3):
+OpenCV's DNN module:
 - the channel gate's MLP runs as 1x1 convolutions on the pooled (N, C, 1, 1) map (a Linear
   (out, in) weight is the same numbers as a 1x1 conv (out, in, 1, 1) weight), so its BatchNorm
   is a BatchNorm2d and the batch dimension stays dynamic in ONNX;

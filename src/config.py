@@ -41,6 +41,9 @@ SETTINGS = {
     'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
     'zero_init_residual': (False, '(new) start each bottleneck\'s last BatchNorm scale at zero, so every block '
                                   'begins as its shortcut (the official init uses one); short runs learn faster'),
+    'cpu_fast_conv': (True, '(new) on the CPU, compute the convolutions of the smallest maps (2x2 and 1x1: the last '
+                            'stages at 32x32) as matrix products over the batch: the same numbers, a faster step; '
+                            'false keeps MindSpore\'s Conv2D everywhere. Export never uses them'),
     'pre_trained': (False, 'start training from the weights in --checkpoint_path; a classifier made for another '
                            'number of classes is left out and starts fresh (fine-tuning)'),
     'reset_classifier': (False, '(new) with --pre_trained: start the classifier fresh even when the checkpoint\'s '

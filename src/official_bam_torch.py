@@ -11,7 +11,8 @@ neither 'conv' nor 'bn'). The official code crashes as published: its channel ga
 `gate_activation`, and `_make_layer` uses a `stride` it does not take; here the first is dropped and the second
 is a parameter, which changes no weight and no number.
 
-Only convert_checkpoint.py and the tests import this module: PyTorch is needed by them alone.
+Only convert_checkpoint.py, benchmarks/torch_reference.py and the tests import this module: PyTorch is needed by
+them alone.
 """
 from collections import OrderedDict
 

@@ -34,6 +34,8 @@ def test_json_has_every_figure(tiny_run):
     assert report['machine']['device_target'] == 'CPU' and report['machine']['cpus'] >= 1
     assert report['machine']['cpu_settings']['ONEDNN_MAX_CPU_ISA']
     assert report['config']['batch_size'] == 2 and report['config']['image_height'] == 32
+    assert report['small_map_convs'] > 0  # 32x32 leaves 2x2 and 1x1 maps
+    assert 'official model' in report['pytorch']['none']  # base width 8: PyTorch's reference is full width
     assert len(report['load_average_before']) == len(report['load_average_after']) == 3
 
 
@@ -71,3 +73,19 @@ def test_misuse_fails_on_one_line(arguments, message):
     result = run_script('benchmark.py', '--device_target', 'CPU', *arguments, timeout=120)
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_pytorch_reference_times_the_official_model_in_its_own_process():
+    from benchmark import TorchReference
+    from src.config import defaults
+    cfg = defaults()
+    cfg.update(device_target='CPU', batch_size=2, image_height=32, image_width=32, num_classes=10)
+    assert TorchReference.why_not(cfg) is None
+    reference = TorchReference(cfg)
+    try:
+        assert reference.step('train') > 0 and reference.step('infer') > 0
+    finally:
+        reference.close()
+    assert reference.process.returncode == 0
+    cfg.base_width = 16
+    assert 'official model' in TorchReference.why_not(cfg)
