@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 
-from src.config import UsageError, parse_config, run_main, write_json
+from src.config import UsageError, check_output_dir, parse_config, run_main, write_json
 
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7
@@ -357,6 +357,7 @@ def main():
     cfg = parse_config(__doc__, entry_defaults={'batch_size': 32})
     if cfg.run_distribute:
         raise UsageError('benchmark.py measures one process; leave out --run_distribute')
+    check_output_dir(os.path.dirname(os.path.abspath(cfg.bench_output)), 'the folder of --bench_output')
     report = run_benchmark(cfg)
     print(format_report(report))
     write_json(cfg.bench_output, report)

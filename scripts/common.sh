@@ -18,6 +18,13 @@ usage_error() {
     exit 2
 }
 
+# make_folder WHAT DIR: DIR created with its parents, or a usage error naming WHAT when that fails or DIR cannot
+# be written (a file in the way, a read-only folder or disk).
+make_folder() {
+    { mkdir -p "$2" 2>/dev/null && [ -w "$2" ]; } ||
+        usage_error "cannot write into $1 $2 (a file is in the way, or it is read-only); choose another folder"
+}
+
 # absolute PATH: an argument path made absolute against the caller's directory.
 absolute() {
     case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
@@ -53,7 +60,7 @@ data_parallel_train() {
 # the exit status is COMMAND's.
 run_logged() {
     local log="$1"; shift
-    mkdir -p "$(dirname "$log")"
+    make_folder 'the log folder' "$(dirname "$log")"
     echo "[run] $* (log: $log)"
     (cd "$REPO" && "$@") 2>&1 | tee "$log"
 }

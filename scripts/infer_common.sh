@@ -36,7 +36,9 @@ positive_integer() {
 prepare_output_dir() {
     OUTPUT_DIR="$(absolute "${OUTPUT_DIR:-$1}")"
     LOG_DIR="$OUTPUT_DIR/logs"
-    rm -rf "$OUTPUT_DIR/result_Files" "$OUTPUT_DIR/time_Result" "$OUTPUT_DIR/imagenet_label.json" "$LOG_DIR"
+    make_folder OUTPUT_DIR "$OUTPUT_DIR"
+    rm -rf "$OUTPUT_DIR/result_Files" "$OUTPUT_DIR/time_Result" "$OUTPUT_DIR/imagenet_label.json" \
+        "$OUTPUT_DIR/image_list.txt" "$LOG_DIR"
     mkdir -p "$LOG_DIR"
 }
 
@@ -46,20 +48,21 @@ crop_pct() {
         usage_error "CROP_PCT must be a number in (0, 1] (the evaluation's --crop_pct), got '$1'"
 }
 
-# infer_and_score MODEL DATA HEIGHT WIDTH CROP_PCT [APP OPTIONS...]: the app over DATA, the label file, the
-# accuracy. The app resizes as the evaluation does, to the shorter side src.dataset computes.
+# infer_and_score MODEL DATA HEIGHT WIDTH CROP_PCT [APP OPTIONS...]: the label file and the list of images eval.py
+# would read (files it cannot decode are skipped and named), the app over that list, the accuracy. The app resizes
+# as the evaluation does, to the shorter side src.dataset computes.
 infer_and_score() {
     local model="$1" data="$2" height="$3" width="$4" crop="$5"
     shift 5
     local resize
     resize="$(cd "$REPO" && "$PYTHON" -c "from src.dataset import eval_resize_size; \
 print(eval_resize_size($height, $width, $crop))")"
-    run_step infer "$APP" --model_path="$model" --dataset_path="$data" --height="$height" --width="$width" \
-        --resize="$resize" --output_dir="$OUTPUT_DIR" "$@"
     run_step label "$PYTHON" "$REPO/create_imagenet2012_label.py" --img_path "$data" \
-        --output "$OUTPUT_DIR/imagenet_label.json"
+        --output "$OUTPUT_DIR/imagenet_label.json" --image_list "$OUTPUT_DIR/image_list.txt"
+    run_step infer "$APP" --model_path="$model" --dataset_path="$data" --image_list="$OUTPUT_DIR/image_list.txt" \
+        --height="$height" --width="$width" --resize="$resize" --output_dir="$OUTPUT_DIR" "$@"
     run_step acc "$PYTHON" "$REPO/postprocess.py" --result_path "$OUTPUT_DIR/result_Files" \
         --label_path "$OUTPUT_DIR/imagenet_label.json"
-    cat "$OUTPUT_DIR/time_Result/latency.txt" "$LOG_DIR/acc.log"
+    cat "$LOG_DIR/label.log" "$OUTPUT_DIR/time_Result/latency.txt" "$LOG_DIR/acc.log"
     echo "logs and results: $OUTPUT_DIR"
 }

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 from src.config import OneLineParser, UsageError, check_output_dir, run_main
-from src.image_folder import image_labels
+from src.image_folder import labelled_images
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'
 INSTALL_HINT = 'apt-get update && apt-get install -y dataset-fashion-mnist'
@@ -148,7 +148,7 @@ def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=V
                      lambda index, label: f'{class_folder(label)}_{index}.JPEG', image_size, classes)
         _write_split(val_images, val_labels, val_indices, stage['val'],
                      lambda index, label: f'val_{index:05d}.JPEG', image_size, classes, flat_folder=stage['val_flat'])
-        _write_json(stage['val_label.json'], image_labels(stage['val']))
+        _write_json(stage['val_label.json'], labelled_images(stage['val']).labels)
         _write_json(stage['class_names.json'],
                     {class_folder(label): CLASS_NAMES[label] for label in classes})
         for part in PARTS:

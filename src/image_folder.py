@@ -3,8 +3,10 @@ which files MindSpore's decoder cannot read, and the `{image stem: class index}`
 
 Classes are indexed by their sorted folder names, so the same folders give the same labels everywhere:
 training, evaluation, the label file of the inference flow. Hidden entries (names starting with '.') are
-ignored; every other file in a class folder is taken for an image. Nothing here imports MindSpore, so
-the label script and the checks of a command line stay fast.
+ignored; every other file in a class folder is screened by its content (`image_problem`), and one the decoder
+could not read is skipped and named. The inference flow follows the same rule: its label script lists the
+images kept here, and the C++ app classifies that list. Nothing here imports MindSpore, so the label script
+and the checks of a command line stay fast.
 """
 import math
 import os
@@ -164,14 +166,28 @@ def describe_unreadable(unreadable, total, root):
     return f'skipped {len(unreadable)} of {total} files in {root} that cannot be decoded: {listed}{more}'
 
 
-def image_labels(path, what='image folder'):
-    """{image file name without extension: class index} of a class-folder set, the label file the inference
-    flow reads (its result files are named after the image stems). UsageError on a bad layout or when two
-    images share a stem, which would make their labels ambiguous."""
+@dataclass(frozen=True)
+class LabelledImages:
+    """The images of a class-folder set that the pipelines read, as the inference flow needs them: `labels`
+    {image file name without extension: class index} (result files are named after the stems), `images` their
+    paths relative to the set's root in label order, and `unreadable` the skipped `(path, reason)` pairs out
+    of `total` files."""
+    labels: dict
+    images: tuple
+    unreadable: tuple
+    total: int
+
+
+def labelled_images(path, what='image folder'):
+    """The readable images of a class-folder set (the same ones training and evaluation read) with their
+    labels. UsageError on a bad layout, a class left without readable images, or two images sharing a stem,
+    which would make their labels ambiguous."""
     folder = read_image_folder(path, what)
+    readable, unreadable = split_readable(folder.samples)
+    check_classes_keep_images(folder, readable, what)
     labels, first_seen = {}, {}
     duplicates = []
-    for image, label in folder.samples:
+    for image, label in readable:
         stem = os.path.splitext(os.path.basename(image))[0]
         if stem in labels:
             duplicates.append(f'{os.path.relpath(first_seen[stem], path)} and {os.path.relpath(image, path)}')
@@ -181,4 +197,5 @@ def image_labels(path, what='image folder'):
     if duplicates:
         raise UsageError(f'{len(duplicates)} images in {path} share their file name (without extension) with '
                          f'another ({_some(duplicates, 2)}); labels are keyed by that name, so rename them')
-    return labels
+    images = tuple(os.path.relpath(image, path) for image, _ in readable)
+    return LabelledImages(labels, images, unreadable, len(folder.samples))

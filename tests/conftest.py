@@ -149,6 +149,19 @@ STEPS_PER_EPOCH = TRAIN_PER_CLASS * 10 // BATCH
 TRAINED_EPOCHS = 6
 
 
+INFER_APP_DIR = os.path.join(REPO, 'ascend310_infer')
+INFER_APP = os.path.join(INFER_APP_DIR, 'out', 'resnet50_bam_infer')
+
+
+@pytest.fixture(scope='session')
+def infer_app_build():
+    """The C++ inference app built by its build.sh (cpu backend); returns build.sh's output."""
+    result = subprocess.run(['bash', os.path.join(INFER_APP_DIR, 'build.sh')], capture_output=True, text=True,
+                            timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 @pytest.fixture(scope='session')
 def demo_set(tmp_path_factory):
     """The demo set at TRAIN_PER_CLASS and VAL_PER_CLASS images per class, 32 x 32."""

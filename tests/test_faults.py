@@ -2,6 +2,8 @@
 should be, NaN weights, a checkpoint of another width, a truncated copy, Ctrl-C, kill -9) over every entry point.
 Each case runs the real command in a subprocess and asserts a non-zero exit, no traceback, one line on stderr that
 names the problem, and that nothing is lost: earlier checkpoints still load, result files are complete or absent.
+Where carrying on is right (files in a val set that cannot be decoded), the cases assert that every tool skips the
+same files and names them.
 
     bash scripts/run_tests.sh -m fault      (this file and the fault cases of the other test files)
 """
@@ -15,7 +17,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, SMALL_NET, checkpoint, run_script, train_args
+from conftest import (INFER_APP, REPO, SMALL_NET, checkpoint, run_script, train_args,  # noqa: F401 (fixtures)
+                      write_image_folder)
 
 pytestmark = pytest.mark.fault
 
@@ -424,4 +427,114 @@ def test_demo_data_leaves_nothing_half_written(case, message, tmp_path, mounts):
 
 def test_label_file_into_a_read_only_folder(demo_set, read_only):
     assert_fault(run_script('create_imagenet2012_label.py', '--img_path', str(demo_set / 'val'), '--output',
-                            str(read_only / 'labels.json')), 'cannot write --output')
+                            str(read_only / 'labels.json')), 'cannot write into the folder of --output')
+
+
+# The inference flow (C++ app, label script, scripts/run_infer_cpu.sh) follows eval.py's rule on which files are
+# images: hidden files are ignored, files the decoder cannot read are skipped and named.
+
+@pytest.fixture(scope='module')
+def val_with_bad_files(tmp_path_factory, fashion_photos):
+    """Four good photos in two class folders, next to an empty file, a JPEG cut short, a stray text file and a
+    hidden ._ file such as macOS leaves on shared drives."""
+    root = tmp_path_factory.mktemp('bad_files') / 'val'
+    write_image_folder(root, fashion_photos, {'a': 2, 'b': 2})
+    photo = (root / 'a' / 'a_0.JPEG').read_bytes()
+    (root / 'a' / 'empty.JPEG').write_bytes(b'')
+    (root / 'b' / 'cut.JPEG').write_bytes(photo[:-8])  # a download cut short
+    (root / 'b' / 'notes.txt').write_text('taken on holiday\n')
+    (root / 'a' / '._a_1.JPEG').write_bytes(b'\x00\x05\x16\x07' + bytes(80))
+    return root
+
+
+GOOD_STEMS = {'a_0', 'a_1', 'b_2', 'b_3'}
+
+
+def app(narrow_exports, data, output, *extra):
+    return subprocess.run([INFER_APP, f'--model_path={narrow_exports.onnx}', f'--dataset_path={data}',
+                           '--height=64', '--width=48', '--resize=73', f'--output_dir={output}', *extra],
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def result_stems(output):
+    return {name[:-len('_0.bin')] for name in os.listdir(output / 'result_Files')}
+
+
+def test_the_app_skips_and_names_files_it_cannot_decode(infer_app_build, narrow_exports, val_with_bad_files,
+                                                        tmp_path):
+    result = app(narrow_exports, val_with_bad_files, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result_stems(tmp_path) == GOOD_STEMS
+    assert result.stderr.strip() == (f'skipped 2 of 6 files in {val_with_bad_files} that cannot be decoded: '
+                                     f'a/empty.JPEG: empty file; b/cut.JPEG: truncated JPEG (no end-of-image marker)')
+    assert 'images: 4 of 3x64x48' in result.stdout
+
+
+def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build, narrow_exports,
+                                                                 val_with_bad_files, tmp_path):
+    import json
+
+    from src.image_folder import read_image_folder, split_readable
+    env = dict(os.environ, OUTPUT_DIR=str(tmp_path / 'infer'), PYTHON=sys.executable)
+    result = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.onnx,
+                             str(val_with_bad_files), '64', '48'], capture_output=True, text=True, env=env,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Total data: 4, top1 accuracy' in result.stdout
+    assert (f'skipped 3 of 7 files in {val_with_bad_files} that cannot be decoded: a/empty.JPEG: empty file; '
+            f'b/cut.JPEG: truncated JPEG (no end-of-image marker); b/notes.txt: not an image (content of no known image '
+            f'format)') in result.stdout
+    eval_reads, _ = split_readable(read_image_folder(str(val_with_bad_files)).samples)  # what eval.py scores
+    labels = json.loads((tmp_path / 'infer' / 'imagenet_label.json').read_text())
+    assert set(labels) == result_stems(tmp_path / 'infer') == GOOD_STEMS == \
+        {os.path.splitext(os.path.basename(path))[0] for path, _ in eval_reads}
+    assert (tmp_path / 'infer' / 'image_list.txt').read_text() == 'a/a_0.JPEG\na/a_1.JPEG\nb/b_2.JPEG\nb/b_3.JPEG\n'
+
+
+@pytest.mark.parametrize('case, status, message', [
+    ('list_names_a_missing_file', 2, 'names b/gone.JPEG, which is not a file under'),
+    ('empty_list', 2, 'names no images'),
+    ('no_list', 2, 'cannot read --image_list'),
+    ('nothing_decodable', 1, 'none of the 2 files under'),
+    ('output_dir_is_a_file', 1, 'cannot create folder'),
+])
+def test_the_app_refuses_in_one_line(case, status, message, infer_app_build, narrow_exports, val_with_bad_files,
+                                     tmp_path):
+    data, output, extra = val_with_bad_files, tmp_path / 'out', []
+    if case == 'list_names_a_missing_file':
+        (tmp_path / 'list.txt').write_text('a/a_0.JPEG\nb/gone.JPEG\n')
+        extra = [f'--image_list={tmp_path / "list.txt"}']
+    elif case == 'empty_list':
+        (tmp_path / 'list.txt').write_text('\n')
+        extra = [f'--image_list={tmp_path / "list.txt"}']
+    elif case == 'no_list':
+        extra = [f'--image_list={tmp_path / "no_such_list.txt"}']
+    elif case == 'nothing_decodable':
+        data = tmp_path / 'broken'
+        data.mkdir()
+        (data / 'empty.jpg').write_bytes(b'')
+        (data / 'text.png').write_text('not a picture')
+    else:
+        output.write_text('a file where the output folder should be')
+    result = app(narrow_exports, data, output, *extra)
+    assert_fault(result, message, status)
+    assert not (tmp_path / 'out' / 'result_Files').exists() or case == 'nothing_decodable'
+
+
+@pytest.mark.parametrize('case, message', [
+    ('output_dir_is_a_file', 'cannot write into OUTPUT_DIR'),
+    ('every_image_broken', 'no image of class folder a can be decoded'),
+])
+def test_the_inference_script_stops_before_the_app_with_the_reason(case, message, narrow_exports, tmp_path):
+    data = tmp_path / 'val'
+    (data / 'a').mkdir(parents=True)
+    (data / 'a' / 'empty.JPEG').write_bytes(b'')
+    output = tmp_path / 'infer'
+    if case == 'output_dir_is_a_file':
+        output.write_text('a file where the output folder should be')
+    env = dict(os.environ, OUTPUT_DIR=str(output), PYTHON=sys.executable)
+    result = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.onnx,
+                             str(data), '64', '48'], capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr and 'Traceback' not in result.stdout + result.stderr
+    assert '[infer]' not in result.stdout

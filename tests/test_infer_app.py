@@ -9,11 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import NARROW_MODEL, REPO
+from conftest import INFER_APP, INFER_APP_DIR, NARROW_MODEL, REPO
 from src.config import parse_config
 
-APP_DIR = os.path.join(REPO, 'ascend310_infer')
-APP = os.path.join(APP_DIR, 'out', 'resnet50_bam_infer')
+APP_DIR, APP = INFER_APP_DIR, INFER_APP
 HEIGHT, WIDTH = 64, 48  # NARROW_MODEL's input
 RESIZE = 73  # src.dataset.eval_resize_size(64, 48)
 NON_SQUARE = {'n00000002/wide.JPEG': (90, 40), 'n00000005/tall.JPEG': (40, 70)}  # (width, height)
@@ -28,10 +27,8 @@ def run(command, timeout=300, env=None):
 
 
 @pytest.fixture(scope='module')
-def build_output():
-    result = run(['bash', os.path.join(APP_DIR, 'build.sh')], timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+def build_output(infer_app_build):
+    return infer_app_build
 
 
 @pytest.fixture(scope='module')

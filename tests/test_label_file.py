@@ -71,7 +71,19 @@ def test_bad_arguments_give_one_line(tmp_path, tiny_demo):
     result = run_script(SCRIPT)
     assert (result.returncode, result.stderr) == (
         2, 'create_imagenet2012_label.py: error: the following arguments are required: --img_path (see --help)\n')
-    result = run_script(SCRIPT, '--img_path', str(tiny_demo / 'val'), '--output', str(tmp_path / 'no' / 'x.json'))
+    (tmp_path / 'a_file').write_text('not a folder')
+    result = run_script(SCRIPT, '--img_path', str(tiny_demo / 'val'), '--output', str(tmp_path / 'a_file' / 'x.json'))
     assert (result.returncode, result.stderr) == (
-        2, f'create_imagenet2012_label.py: error: cannot write --output {tmp_path / "no" / "x.json"}: '
-           f'No such file or directory\n')
+        2, f'create_imagenet2012_label.py: error: the folder of --output {tmp_path / "a_file"} is a file, not a '
+           f'folder; choose another path\n')
+
+
+def test_output_folders_are_made_and_the_image_list_names_the_labelled_images(tmp_path, tiny_demo):
+    labels, listed = tmp_path / 'new' / 'labels.json', tmp_path / 'other' / 'images.txt'
+    result = run_script(SCRIPT, '--img_path', str(tiny_demo / 'val'), '--output', str(labels), '--image_list',
+                        str(listed))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f'wrote the labels of 30 images in 10 classes to {labels} and their list to {listed}\n'
+    images = listed.read_text().splitlines()
+    assert [os.path.splitext(os.path.basename(image))[0] for image in images] == list(json.loads(labels.read_text()))
+    assert all(os.path.isfile(tiny_demo / 'val' / image) for image in images)

@@ -9,9 +9,13 @@
 // Whether `path` is a folder (or a link to one).
 bool IsDirectory(const std::string& path);
 
-// Every regular file under `folder`, recursively, following links to folders (each folder once); unsorted.
+// Whether `path` is a regular file (or a link to one).
+bool IsRegularFile(const std::string& path);
+
+// Every regular file under `folder`, recursively, following links to folders (each folder once), leaving out
+// hidden files and folders (names starting with '.', such as the ._name files macOS leaves); unsorted.
 // Throws std::runtime_error if a folder cannot be read.
-std::vector<std::string> ListFilesRecursively(const std::string& folder);
+std::vector<std::string> ListVisibleFilesRecursively(const std::string& folder);
 
 // Creates `path` and any missing parents, like `mkdir -p`. Throws std::runtime_error on failure.
 void CreateDirectories(const std::string& path);

@@ -1,12 +1,24 @@
-// Finding the images to classify.
+// Finding the images to classify, by the rule eval.py follows (src/image_folder.py): hidden entries (names
+// starting with '.') are ignored, and a file that cannot be decoded is skipped and named, not classified.
 #ifndef RESNET50_BAM_INFER_IMAGE_FOLDER_H_
 #define RESNET50_BAM_INFER_IMAGE_FOLDER_H_
 
 #include <string>
 #include <vector>
 
-// Image files (.jpg, .jpeg, .png, .bmp, any case) under `folder`, recursively, sorted by path.
-// Results are named after the file stem, so two images with the same stem are an error.
+// Image files (.jpg, .jpeg, .png, .bmp, any case) under `folder`, recursively, sorted by path, hidden
+// files and folders left out. Throws UsageError if there are none or two share a stem (results are
+// named after the stem).
 std::vector<std::string> ListImages(const std::string& folder);
+
+// The images named in `list_file`, one path per line relative to `folder`: the list that
+// create_imagenet2012_label.py --image_list writes, holding exactly the images eval.py reads. Throws
+// UsageError if the list cannot be read, is empty, names a file that is not there, or two share a stem.
+std::vector<std::string> ReadImageList(const std::string& list_file, const std::string& folder);
+
+// Why the file cannot be classified ("empty file", "truncated JPEG (no end-of-image marker)"), the checks
+// src/image_folder.py makes before decoding; "" when it may be decoded. OpenCV itself decodes a truncated
+// JPEG with a warning and grey where the data is missing, which eval.py would not score.
+std::string ImageProblem(const std::string& path);
 
 #endif  // RESNET50_BAM_INFER_IMAGE_FOLDER_H_

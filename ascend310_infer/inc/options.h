@@ -15,6 +15,9 @@ class UsageError : public std::runtime_error {
 struct Options {
   std::string model_path;    // ONNX file (cpu backend) or MINDIR file (ascend backend)
   std::string dataset_path;  // folder of images, searched recursively (class sub-folders allowed)
+  // Optional: the images to classify, one path per line relative to dataset_path (the label script's list of
+  // what eval.py reads); without it, every visible image file under dataset_path.
+  std::string image_list;
   std::string backend = "cpu";
   uint32_t device_id = 0;
   // Evaluation preprocessing: shorter side resized to `resize`, then a centre crop of height x width.

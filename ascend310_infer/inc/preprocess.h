@@ -2,8 +2,15 @@
 #ifndef RESNET50_BAM_INFER_PREPROCESS_H_
 #define RESNET50_BAM_INFER_PREPROCESS_H_
 
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+// A file OpenCV cannot decode: the app skips and names it, as eval.py skips files its decoder cannot read.
+class UndecodableImage : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 // One image as the network takes it: float32, channels-first (RGB planes), batch of one.
 struct ImageTensor {
@@ -20,7 +27,7 @@ struct PreprocessSpec {
 };
 
 // Decode -> RGB -> resize shorter side (bilinear) -> centre crop -> (x - mean) / std with the ImageNet
-// statistics scaled to 0..255. Throws std::runtime_error naming the file if it cannot be decoded.
+// statistics scaled to 0..255. Throws UndecodableImage naming the file if it cannot be decoded.
 ImageTensor LoadImageTensor(const std::string& path, const PreprocessSpec& spec);
 
 #endif  // RESNET50_BAM_INFER_PREPROCESS_H_

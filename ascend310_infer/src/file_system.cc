@@ -21,7 +21,7 @@ void ListInto(const std::string& folder, std::set<std::pair<dev_t, ino_t>>* visi
   std::vector<std::string> subfolders;
   while (const dirent* entry = readdir(directory)) {
     const std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
+    if (name.empty() || name[0] == '.') continue;  // ".", ".." and hidden entries
     const std::string path = JoinPath(folder, name);
     if (stat(path.c_str(), &info) != 0) continue;  // a dangling link
     if (S_ISDIR(info.st_mode)) subfolders.push_back(path);
@@ -38,7 +38,12 @@ bool IsDirectory(const std::string& path) {
   return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
 }
 
-std::vector<std::string> ListFilesRecursively(const std::string& folder) {
+bool IsRegularFile(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+std::vector<std::string> ListVisibleFilesRecursively(const std::string& folder) {
   std::set<std::pair<dev_t, ino_t>> visited;
   std::vector<std::string> files;
   ListInto(folder, &visited, &files);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -11,6 +12,9 @@
 
 namespace {
 
+// As src/image_folder.py: a JPEG ends with FF D9, possibly followed by padding, within its last kilobyte.
+constexpr std::streamoff kJpegTailBytes = 1024;
+
 bool IsImageFile(const std::string& path) {
   static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".bmp"};
   std::string extension = FileExtension(path);
@@ -19,16 +23,7 @@ bool IsImageFile(const std::string& path) {
   return kExtensions.count(extension) > 0;
 }
 
-}  // namespace
-
-std::vector<std::string> ListImages(const std::string& folder) {
-  if (!IsDirectory(folder)) throw UsageError("--dataset_path " + folder + " is not a folder");
-  std::vector<std::string> images;
-  for (const std::string& file : ListFilesRecursively(folder)) {
-    if (IsImageFile(file)) images.push_back(file);
-  }
-  if (images.empty()) throw UsageError("no .jpg, .jpeg, .png or .bmp images under " + folder);
-  std::sort(images.begin(), images.end());
+void CheckDistinctStems(const std::vector<std::string>& images) {
   std::map<std::string, std::string> first_with_stem;
   for (const auto& image : images) {
     auto [where, inserted] = first_with_stem.emplace(FileStem(image), image);
@@ -37,5 +32,55 @@ std::vector<std::string> ListImages(const std::string& folder) {
                        " and " + image);
     }
   }
+}
+
+}  // namespace
+
+std::vector<std::string> ListImages(const std::string& folder) {
+  if (!IsDirectory(folder)) throw UsageError("--dataset_path " + folder + " is not a folder");
+  std::vector<std::string> images;
+  for (const std::string& file : ListVisibleFilesRecursively(folder)) {
+    if (IsImageFile(file)) images.push_back(file);
+  }
+  if (images.empty()) throw UsageError("no .jpg, .jpeg, .png or .bmp images under " + folder);
+  std::sort(images.begin(), images.end());
+  CheckDistinctStems(images);
   return images;
+}
+
+std::vector<std::string> ReadImageList(const std::string& list_file, const std::string& folder) {
+  if (!IsDirectory(folder)) throw UsageError("--dataset_path " + folder + " is not a folder");
+  std::ifstream list(list_file);
+  if (!list) throw UsageError("cannot read --image_list " + list_file);
+  std::vector<std::string> images;
+  std::string line;
+  while (std::getline(list, line)) {
+    if (line.empty()) continue;
+    const std::string image = JoinPath(folder, line);
+    if (!IsRegularFile(image)) {
+      throw UsageError("--image_list " + list_file + " names " + line + ", which is not a file under " + folder +
+                       "; make the list again from this folder");
+    }
+    images.push_back(image);
+  }
+  if (images.empty()) throw UsageError("--image_list " + list_file + " names no images");
+  CheckDistinctStems(images);
+  return images;
+}
+
+std::string ImageProblem(const std::string& path) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file) return "cannot be opened";
+  const std::streamoff size = file.tellg();
+  if (size == 0) return "empty file";
+  char magic[2] = {};
+  file.seekg(0);
+  file.read(magic, 2);
+  const bool jpeg = file && magic[0] == '\xff' && magic[1] == '\xd8';
+  if (!jpeg) return "";
+  const std::streamoff tail = std::min(size, kJpegTailBytes);
+  std::string end(static_cast<size_t>(tail), '\0');
+  file.seekg(size - tail);
+  file.read(&end[0], tail);
+  return end.find("\xff\xd9") == std::string::npos ? "truncated JPEG (no end-of-image marker)" : "";
 }

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
+#include <utility>
 
 #include "inc/backend.h"
 #include "inc/file_system.h"
@@ -47,8 +48,28 @@ double Mean(const std::vector<double>& values) {
   return sum / static_cast<double>(values.size());
 }
 
+// At most this many skipped files are named, as src/image_folder.py does.
+constexpr size_t kListedSkipped = 10;
+
+// "skipped 2 of 12 files that cannot be decoded: a.JPEG: empty file; b.JPEG: ..." (relative to `folder`).
+std::string DescribeSkipped(const std::vector<std::pair<std::string, std::string>>& skipped, size_t total,
+                            const std::string& folder) {
+  std::ostringstream text;
+  text << "skipped " << skipped.size() << " of " << total << " files in " << folder << " that cannot be decoded: ";
+  const std::string prefix = JoinPath(folder, "");
+  for (size_t index = 0; index < skipped.size() && index < kListedSkipped; ++index) {
+    const std::string& path = skipped[index].first;
+    text << (index ? "; " : "") << (path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : path) << ": "
+         << skipped[index].second;
+  }
+  if (skipped.size() > kListedSkipped) text << "; and " << skipped.size() - kListedSkipped << " more";
+  return text.str();
+}
+
 int Run(const Options& options) {
-  const std::vector<std::string> images = ListImages(options.dataset_path);
+  const std::vector<std::string> images = options.image_list.empty()
+                                              ? ListImages(options.dataset_path)
+                                              : ReadImageList(options.image_list, options.dataset_path);
   const PreprocessSpec spec{options.resize, options.height, options.width};
   std::unique_ptr<InferenceBackend> backend = CreateBackend(options);
 
@@ -59,19 +80,31 @@ int Run(const Options& options) {
   CreateDirectories(report_dir);
   if (options.dump_input) CreateDirectories(input_dir);
 
-  // The first run includes one-time set-up (memory planning, layer fusion, device graph load): keep it out
-  // of the per-image figures.
-  backend->Infer(LoadImageTensor(images.front(), spec));
-
+  std::vector<std::pair<std::string, std::string>> skipped;  // (path, why)
   std::vector<double> preprocess_ms;
   std::vector<double> inference_ms;
   size_t num_classes = 0;
   for (size_t index = 0; index < images.size(); ++index) {
     const std::string& image = images[index];
     auto start = Clock::now();
-    ImageTensor tensor = LoadImageTensor(image, spec);
+    ImageTensor tensor;
+    std::string problem = ImageProblem(image);
+    if (problem.empty()) {
+      try {
+        tensor = LoadImageTensor(image, spec);
+      } catch (const UndecodableImage& error) {
+        problem = error.what();
+      }
+    }
+    if (!problem.empty()) {
+      skipped.emplace_back(image, problem);
+      continue;
+    }
     preprocess_ms.push_back(MillisecondsSince(start));
 
+    // The first run includes one-time set-up (memory planning, layer fusion, device graph load): keep it out
+    // of the per-image figures.
+    if (inference_ms.empty()) backend->Infer(tensor);
     start = Clock::now();
     std::vector<float> logits = backend->Infer(tensor);
     inference_ms.push_back(MillisecondsSince(start));
@@ -87,10 +120,16 @@ int Run(const Options& options) {
     if (options.dump_input) WriteFloats(JoinPath(input_dir, stem + ".bin"), tensor.data);
     if ((index + 1) % kProgressEvery == 0) std::cout << index + 1 << "/" << images.size() << " images" << std::endl;
   }
+  if (inference_ms.empty()) {
+    throw std::runtime_error("none of the " + std::to_string(images.size()) + " files under " +
+                             options.dataset_path + " can be decoded (" +
+                             DescribeSkipped(skipped, images.size(), options.dataset_path) + ")");
+  }
+  if (!skipped.empty()) std::cerr << DescribeSkipped(skipped, images.size(), options.dataset_path) << std::endl;
 
   std::ostringstream report;
   report << std::fixed << std::setprecision(3) << "backend: " << backend->Description() << "\n"
-         << "images: " << images.size() << " of 3x" << options.height << "x" << options.width
+         << "images: " << inference_ms.size() << " of 3x" << options.height << "x" << options.width
          << ", classes: " << num_classes << "\n"
          << "inference: average " << Mean(inference_ms) << " ms/image, median " << Median(inference_ms)
          << " ms/image\n"

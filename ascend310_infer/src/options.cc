@@ -50,7 +50,10 @@ std::string UsageText(const std::string& program) {
        << "Classifies every image under DIR; writes OUTPUT_DIR/result_Files/<image stem>_0.bin (float32 logits)\n"
        << "and an average-latency report to OUTPUT_DIR/time_Result/latency.txt.\n"
        << "  --model_path=FILE    ONNX export (cpu backend) or MINDIR export (ascend backend)\n"
-       << "  --dataset_path=DIR   images (.jpg .jpeg .png .bmp), searched recursively\n"
+       << "  --dataset_path=DIR   images (.jpg .jpeg .png .bmp), searched recursively; hidden files are left out\n"
+       << "                       and files that cannot be decoded are skipped and named\n"
+       << "  --image_list=FILE    classify only these images (paths relative to DIR, one per line), as written by\n"
+       << "                       create_imagenet2012_label.py --image_list: exactly the images eval.py reads\n"
        << "  --backend=NAME       cpu (OpenCV DNN) or ascend (MindSpore Lite); default cpu\n"
        << "  --device_id=N        Ascend device; default 0\n"
        << "  --resize=S           shorter side before the crop; default 256 (round(max(H, W) * 256 / 224))\n"
@@ -65,6 +68,7 @@ Options ParseOptions(int argc, char** argv) {
   std::map<std::string, std::string*> text_options = {
       {"model_path", &options.model_path},
       {"dataset_path", &options.dataset_path},
+      {"image_list", &options.image_list},
       {"backend", &options.backend},
       {"output_dir", &options.output_dir},
   };

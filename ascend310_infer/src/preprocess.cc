@@ -1,7 +1,5 @@
 #include "inc/preprocess.h"
 
-#include <stdexcept>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -23,8 +21,13 @@ cv::Size ShorterSideTo(const cv::Size& size, int shorter) {
 
 ImageTensor LoadImageTensor(const std::string& path, const PreprocessSpec& spec) {
   // MindSpore's Decode ignores EXIF orientation; so must we, or rotated photos differ from eval.py.
-  cv::Mat bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-  if (bgr.empty()) throw std::runtime_error("cannot decode image " + path);
+  cv::Mat bgr;
+  try {
+    bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception&) {
+    // Some damaged files make a codec throw instead of returning an empty image; both mean the same.
+  }
+  if (bgr.empty()) throw UndecodableImage("OpenCV cannot decode it");
   cv::Mat rgb;
   cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
   cv::Mat resized;
