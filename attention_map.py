@@ -32,7 +32,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from predict import list_images, preprocess, read_class_names, top_classes
-from src.config import UsageError, check_output_dir, parse_config, run_main
+from src.config import parse_config
+from src.errors import UsageError, run_main
+from src.files import check_output_dir
 from src.dataset import IMAGENET_MEAN, IMAGENET_STD
 from src.device import setup_device
 from src.inference import logits, network_from_checkpoint

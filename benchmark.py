@@ -37,7 +37,9 @@ import time
 
 import numpy as np
 
-from src.config import UsageError, check_output_dir, parse_config, run_main, write_json
+from src.config import parse_config
+from src.errors import UsageError, run_main
+from src.files import check_output_dir, write_json
 
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7

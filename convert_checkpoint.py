@@ -19,7 +19,9 @@ import os
 
 import numpy as np
 
-from src.config import OneLineParser, UsageError, check_output_dir, defaults, run_main
+from src.config import defaults
+from src.errors import OneLineParser, UsageError, run_main
+from src.files import check_output_dir
 from src.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
                                   read_official_state_dict, torch_file_format)
 

@@ -12,7 +12,8 @@ every image needs its own file name across all classes.
 import argparse
 import os
 
-from src.config import OneLineParser, check_output_dir, run_main, write_json, write_text_atomically
+from src.errors import OneLineParser, run_main
+from src.files import check_output_dir, write_json, write_text_atomically
 from src.image_folder import describe_unreadable, labelled_images
 
 DEFAULT_OUTPUT = 'imagenet_label.json'

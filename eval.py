@@ -11,7 +11,9 @@ import os
 import sys
 import time
 
-from src.config import UsageError, check_output_dir, parse_config, run_main, save_config, write_text_atomically
+from src.config import parse_config, save_config
+from src.errors import UsageError, run_main
+from src.files import check_output_dir, write_text_atomically
 
 RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 

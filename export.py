@@ -28,7 +28,9 @@ import re
 
 import numpy as np
 
-from src.config import UsageError, check_output_dir, parse_config, run_main
+from src.config import parse_config
+from src.errors import UsageError, run_main
+from src.files import check_output_dir, written_atomically
 from src.device import resolve_target, setup_device
 from src.inference import largest_difference, logits, network_from_checkpoint, network_from_mindir
 from src.mindspore_log import mindspore_log_kept
@@ -59,12 +61,6 @@ def output_path(file_name, file_format):
                          f'{path} has others')
     check_output_dir(os.path.dirname(path), '--file_name\'s folder')
     return path
-
-
-def temporary_path(path):
-    """A hidden name beside `path`, with the same extension, for writing before the check."""
-    directory, base = os.path.split(path)
-    return os.path.join(directory, f'.partial-{base}')
 
 
 def require_ascend_for_air(requested_target):
@@ -174,9 +170,7 @@ def check_export(net, run_exported, cfg, tolerance):
 
 def export_and_check(net, cfg, path):
     """Write the export to a temporary name, check it, then rename it to `path`."""
-    partial = temporary_path(path)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with written_atomically(path) as partial:
         with mindspore_log_kept(logging.ERROR) as errors:  # MindSpore logs some write errors instead of raising
             WRITERS[cfg.file_format](net, cfg, partial)
         if not os.path.isfile(partial):
@@ -192,12 +186,6 @@ def export_and_check(net, cfg, path):
             check_export(net, onnx_runner(partial), cfg, TOLERANCE['ONNX'])
         else:
             print('AIR cannot be run in Python: convert it with ATC on the Ascend machine')
-        os.replace(partial, path)
-    except OSError as error:  # a full disk, a folder that turned read-only
-        raise UsageError(f'cannot write {path}: {error.strerror or error}; nothing was written') from error
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def main():

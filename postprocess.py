@@ -14,17 +14,12 @@ from collections import Counter
 import numpy as np
 
 # The parser of every entry point: errors on one line with exit status 2.
-from src.config import OneLineParser, UsageError, read_json, run_main
+from src.errors import OneLineParser, UsageError, run_main, some
+from src.files import read_json
 
 RESULT_SUFFIX = '_0.bin'
 FLOAT32_BYTES = 4
 TOP_K = (1, 5)
-LISTED = 3
-
-
-def _some(names):
-    names = sorted(names)
-    return ', '.join(names[:LISTED]) + (f' and {len(names) - LISTED} more' if len(names) > LISTED else '')
 
 
 def read_labels(path):
@@ -35,7 +30,7 @@ def read_labels(path):
     bad = [stem for stem, label in labels.items() if isinstance(label, bool) or not isinstance(label, int) or label < 0]
     if bad:
         raise UsageError(f'label file {path}: {len(bad)} labels are not class indices (non-negative integers): '
-                         f'{_some(bad)}')
+                         f'{some(bad)}')
     return labels
 
 
@@ -53,7 +48,7 @@ def read_results(folder):
         raise UsageError(f'result files in {folder} hold {expected} bytes, not a whole number of float32 logits')
     if wrong:
         raise UsageError(f'{len(wrong)} result files in {folder} are not {expected} bytes '
-                         f'({expected // FLOAT32_BYTES} float32 logits) like the others: {_some(wrong)}')
+                         f'({expected // FLOAT32_BYTES} float32 logits) like the others: {some(wrong)}')
     return {name[:-len(RESULT_SUFFIX)]: np.fromfile(os.path.join(folder, name), dtype=np.float32) for name in names}
 
 
@@ -62,11 +57,11 @@ def accuracy(results, labels, label_path):
     unlabelled = results.keys() - labels.keys()
     if unlabelled:
         raise UsageError(f'{len(unlabelled)} result files have no label in {label_path}: '
-                         f'{_some(stem + RESULT_SUFFIX for stem in unlabelled)}; was the label file made from '
+                         f'{some(sorted(stem + RESULT_SUFFIX for stem in unlabelled))}; was the label file made from '
                          f'the same image folder?')
     missing = labels.keys() - results.keys()
     if missing:
-        raise UsageError(f'{len(missing)} images of {label_path} have no result file: {_some(missing)}; '
+        raise UsageError(f'{len(missing)} images of {label_path} have no result file: {some(sorted(missing))}; '
                          f'was inference run on every image of the labelled folder?')
     stems = sorted(results)
     logits = np.stack([results[stem] for stem in stems])
@@ -75,11 +70,11 @@ def accuracy(results, labels, label_path):
     unknown = [stem for stem, target in zip(stems, targets) if target >= num_classes]
     if unknown:
         raise UsageError(f'{len(unknown)} labels in {label_path} are not classes of the {num_classes}-class '
-                         f'model: {_some(f"{stem} -> {labels[stem]}" for stem in unknown)}')
+                         f'model: {some(f"{stem} -> {labels[stem]}" for stem in unknown)}')
     non_finite = [stem for stem, row in zip(stems, logits) if not np.isfinite(row).all()]
     if non_finite:
         raise UsageError(f'{len(non_finite)} of {len(stems)} result files hold NaN or infinite logits, which are not '
-                         f'answers: {_some(stem + RESULT_SUFFIX for stem in non_finite)}; the model or its weights '
+                         f'answers: {some(stem + RESULT_SUFFIX for stem in non_finite)}; the model or its weights '
                          f'are damaged')
     ranked = np.argsort(-logits, axis=1, kind='stable')[:, :max(TOP_K)]
     hits = ranked == targets[:, None]

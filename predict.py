@@ -18,7 +18,9 @@ import os
 
 import numpy as np
 
-from src.config import UsageError, parse_config, read_json, run_main
+from src.config import parse_config
+from src.errors import UsageError, run_main
+from src.files import read_json
 from src.dataset import eval_transforms
 from src.device import setup_device
 from src.image_folder import describe_unreadable, image_problem, split_readable

@@ -11,7 +11,9 @@ import os
 import signal
 import sys
 
-from src.config import Interrupted, UsageError, check_output_dir, format_config, parse_config, run_main, save_config
+from src.config import format_config, parse_config, save_config
+from src.errors import Interrupted, UsageError, run_main
+from src.files import check_output_dir, remove_partial_files
 
 
 def check_inputs(cfg):
@@ -38,7 +40,7 @@ def main():
 
     import mindspore as ms
     from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
-                                parameter_digest, remove_partial_files, restore_training_state, save_atomically,
+                                parameter_digest, restore_training_state, save_atomically,
                                 training_state)
     from src.dataset import create_dataset
     from src.evaluation import NonFiniteLogitsError, ValidationCallback

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from benchmark import forward_with_hooks
-from src.config import write_json
+from src.files import write_json
 from src.cpu_fast_conv import CONVOLUTION, POINTWISE, UNROLLED, SmallMapConv2d, fast_path, padding_of
 
 RUNS = 5

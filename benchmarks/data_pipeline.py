@@ -24,7 +24,7 @@ from multiprocessing.pool import ThreadPool
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from src.config import write_json
+from src.files import write_json
 from src.dataset import (COLOR_JITTER, CROP_RATIO, CROP_SCALE, IMAGENET_MEAN, IMAGENET_STD, create_dataset,
                          eval_resize_size)
 from src.demo_data import class_folder, read_fashion_mnist

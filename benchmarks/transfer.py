@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from src.config import write_json
+from src.files import write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE_CLASSES, TARGET_CLASSES = '0-4', '5-9'

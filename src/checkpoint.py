@@ -7,11 +7,11 @@ import re
 import numpy as np
 from mindspore.train import Callback
 
-from src.config import UsageError
+from src.errors import UsageError, some
+from src.files import partial_path, written_atomically
 from src.mindspore_log import mindspore_log_kept
 
 CHECKPOINT_SUFFIX = '.ckpt'
-PARTIAL_PREFIX = '.partial-'
 # The entry save_atomically writes after all others: a file without it was cut short (or written elsewhere).
 END_MARKER = 'end_of_checkpoint'
 
@@ -56,29 +56,25 @@ def _problems(expected, saved, path):
     """What keeps the entries of `expected` ({name: shape}) from loading from `saved`, as a phrase, or None."""
     missing = [name for name in expected if name not in saved]
     if missing and END_MARKER not in saved:
-        return (f'{path} lacks {len(missing)} of the {len(expected)} entries needed ({_first(missing)}) and the end '
+        return (f'{path} lacks {len(missing)} of the {len(expected)} entries needed ({some(missing)}) and the end '
                 f'marker every checkpoint written here carries last: it is truncated (a copy or a save that did not '
                 f'finish), or another program wrote it for another network')
     mismatched = [f'{name} {tuple(saved[name].shape)} != {shape}' for name, shape in expected.items()
                   if name in saved and tuple(saved[name].shape) != shape]
     if missing or mismatched:
-        problems = [f'{len(missing)} missing ({_first(missing)})'] if missing else []
+        problems = [f'{len(missing)} missing ({some(missing)})'] if missing else []
         if mismatched:
-            problems.append(f'{len(mismatched)} of another shape ({_first(mismatched, "; ")})')
+            problems.append(f'{len(mismatched)} of another shape ({some(mismatched, separator="; ")})')
         return f'{path} does not fit the network: parameters {" and ".join(problems)}'
     damaged = [name for name in expected if not np.isfinite(saved[name].asnumpy()).all()]
     if damaged:
-        return (f'{path} holds NaN or infinite values in {len(damaged)} entries ({_first(damaged)}): the run that '
+        return (f'{path} holds NaN or infinite values in {len(damaged)} entries ({some(damaged)}): the run that '
                 f'wrote it had diverged; use an earlier checkpoint')
     negative = [name for name in expected if name.endswith('moving_variance') and (saved[name].asnumpy() < 0).any()]
     if negative:
-        return (f'{path} holds negative BatchNorm variances in {len(negative)} entries ({_first(negative)}), which no '
+        return (f'{path} holds negative BatchNorm variances in {len(negative)} entries ({some(negative)}), which no '
                 f'training writes: the file is damaged')
     return None
-
-
-def _first(names, separator=', ', limit=3):
-    return separator.join(names[:limit]) + (f'{separator}...' if len(names) > limit else '')
 
 
 def _load_fitting(net, saved, path, skip=()):
@@ -126,31 +122,13 @@ def save_atomically(save_obj, path, append_dict=None):
     read-only) leaves no temporary file and raises a UsageError naming the file and the reason."""
     import mindspore as ms
 
-    directory = os.path.dirname(os.path.abspath(path))
-    # Hidden, and ending in .ckpt because save_checkpoint appends that suffix otherwise; MindSpore itself writes
-    # PARTIAL_PREFIX<name>.tmp first and renames it.
-    partial = os.path.join(directory, f'{PARTIAL_PREFIX}{os.path.basename(path)}')
+    partial = partial_path(path)  # ends in .ckpt, or save_checkpoint would append the suffix
+    # MindSpore writes this first and renames it to `partial`.
     mindspore_temporary = partial[:-len(CHECKPOINT_SUFFIX)] + '.tmp'
-    try:
-        os.makedirs(directory, exist_ok=True)
+    with written_atomically(path, 'checkpoint ', leftovers=(mindspore_temporary,)):
         with mindspore_log_kept(logging.CRITICAL):  # its report of a failed save would be a second, vaguer line
             ms.save_checkpoint(save_obj, partial, append_dict={**(append_dict or {}), END_MARKER: 1})
-        os.replace(partial, path)
-    except OSError as error:
-        raise UsageError(f'cannot write checkpoint {path}: {error.strerror or error}') from error
-    finally:
-        for leftover in (partial, mindspore_temporary):
-            if os.path.exists(leftover):
-                os.remove(leftover)
     return path
-
-
-def remove_partial_files(directory):
-    """Remove what saves killed half-way left in `directory` (the files they replace were never touched)."""
-    if os.path.isdir(directory):
-        for name in os.listdir(directory):
-            if name.startswith(PARTIAL_PREFIX):
-                os.remove(os.path.join(directory, name))
 
 
 def checkpoint_prefix(dataset_name):

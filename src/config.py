@@ -7,14 +7,15 @@ second.
 """
 import argparse
 import difflib
-import json
 import math
 import os
 import re
 import sys
-import tempfile
 
 from easydict import EasyDict
+
+from src.errors import OneLineParser, UsageError
+from src.files import write_json
 
 DEVICE_TARGETS = ('auto', 'Ascend', 'GPU', 'CPU')
 
@@ -123,11 +124,6 @@ def defaults():
     return EasyDict({key: default for key, (default, _) in SETTINGS.items()})
 
 
-class UsageError(Exception):
-    """Bad input the user can fix (a setting, a path, a file): reported as one line naming the problem and
-    what to do, with exit status 2. Every entry point raises it for such input; see `run_main`."""
-
-
 def _to_bool(text):
     lowered = text.strip().lower()
     if lowered in ('1', 'true', 'yes', 'on'):
@@ -135,15 +131,6 @@ def _to_bool(text):
     if lowered in ('0', 'false', 'no', 'off'):
         return False
     raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse with errors on one line (the usage of forty options is no help) and exit status 2; every
-    command line of the repository is parsed by one."""
-
-    def error(self, message):
-        sys.stderr.write(f'{self.prog}: error: {message} (see --help)\n')
-        sys.exit(2)
 
 
 def build_parser(prog, description, entry_defaults=None):
@@ -222,84 +209,9 @@ def parse_config(description, argv=None, prog=None, entry_defaults=None):
     return cfg
 
 
-def read_json(path, what, missing_hint=''):
-    """The content of a JSON file the user named; UsageError if it is missing or not JSON. `what` names the file
-    in messages (e.g. '--class_names FILE'); `missing_hint` says how to make it."""
-    if not os.path.isfile(path):
-        raise UsageError(f'{what} {path} does not exist{missing_hint}')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            return json.load(handle)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f'{what} {path} is not JSON ({error})') from error
-
-
-class Interrupted(Exception):
-    """Ctrl-C, with what the interrupted entry point kept (e.g. its last checkpoint)."""
-
-
-def run_main(main):
-    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C one line
-    and exit status 130 (128 + SIGINT, as a shell reports it)."""
-    prog = os.path.basename(sys.argv[0])
-    try:
-        return main()
-    except UsageError as error:
-        sys.stderr.write(f'{prog}: error: {error}\n')
-        sys.exit(2)
-    except (KeyboardInterrupt, Interrupted) as interruption:
-        kept = f': {interruption}' if isinstance(interruption, Interrupted) else ''
-        sys.stderr.write(f'{prog}: interrupted{kept}\n')
-        sys.exit(130)
-
-
-def check_output_dir(directory, what):
-    """UsageError naming `what` (e.g. '--output_dir') and the problem unless files can be written in `directory`,
-    checked before any work that would be lost: a file where the folder (or one above it) should be, a read-only or
-    forbidden folder. Nothing is created: a folder that does not exist yet is checked at its nearest parent."""
-    path = os.path.abspath(directory)
-    existing = path
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        where = '' if existing == path else f' ({existing} is a file)'
-        raise UsageError(f'{what} {directory} is {"below " if where else ""}a file, not a folder{where}; choose '
-                         f'another path')
-    try:
-        with tempfile.NamedTemporaryFile(dir=existing, prefix='.write-check-'):
-            pass
-    except OSError as error:
-        raise UsageError(f'cannot write into {what} {directory}: {error.strerror or error}; choose a folder you can '
-                         f'write to') from error
-    return directory
-
-
 def format_config(cfg):
     width = max(map(len, cfg))
     return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
-
-
-def write_text_atomically(path, text):
-    """Write `text` to `path` through a temporary file renamed into place, creating the folder: the file is then
-    complete or absent (or its earlier version), never half-written. UsageError naming the file if it fails."""
-    directory = os.path.dirname(os.path.abspath(path))
-    partial = os.path.join(directory, f'.partial-{os.path.basename(path)}')
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with open(partial, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-        os.replace(partial, path)
-    except OSError as error:
-        raise UsageError(f'cannot write {path}: {error.strerror or error}') from error
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
-    return path
-
-
-def write_json(path, content, sort_keys=False):
-    """Write `content` as indented JSON to `path` (atomically, see write_text_atomically)."""
-    return write_text_atomically(path, json.dumps(content, indent=2, sort_keys=sort_keys) + '\n')
 
 
 def save_config(cfg, directory, file_name='config.json'):

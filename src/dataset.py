@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.config import UsageError
+from src.errors import UsageError
 from src.device import processes_sharing_cpus
 from src.image_folder import (check_classes_keep_images, check_num_classes, check_same_classes,
                               describe_unreadable, read_image_folder, split_readable)

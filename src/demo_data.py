@@ -28,7 +28,8 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from src.config import OneLineParser, UsageError, check_output_dir, run_main
+from src.errors import OneLineParser, UsageError, run_main
+from src.files import check_output_dir
 from src.image_folder import labelled_images
 
 FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist'

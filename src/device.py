@@ -14,7 +14,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from src.config import UsageError
+from src.errors import UsageError
 
 # MindSpore's bundled oneDNN runs 3x3 convolutions through a reference kernel on AVX-512 CPUs, about
 # 100x slower than its AVX2 JIT kernels, under every AVX-512 cap (AVX512_CORE, _VNNI, _BF16, AVX10_1_512).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from src.config import UsageError
+from src.errors import UsageError, some
 
 # Formats MindSpore's Decode reads (by content, not by file extension); GIF and WEBP need PIL and are not used.
 DECODABLE_FORMATS = ('JPEG', 'MPO', 'PNG', 'BMP', 'TIFF', 'PPM')
@@ -84,14 +84,10 @@ def check_same_classes(train, val):
         return
     only_train = sorted(set(train.class_names) - set(val.class_names))
     only_val = sorted(set(val.class_names) - set(train.class_names))
-    differences = [f'{len(names)} only in {folder.root} ({_some(names)})'
+    differences = [f'{len(names)} only in {folder.root} ({some(names)})'
                    for names, folder in ((only_train, train), (only_val, val)) if names]
     raise UsageError(f'the val set has other classes than the train set: {"; ".join(differences)}; '
                      f'both need the same class folders for the labels to agree')
-
-
-def _some(names, limit=3):
-    return ', '.join(names[:limit]) + (f' and {len(names) - limit} more' if len(names) > limit else '')
 
 
 def image_problem(path):
@@ -155,7 +151,7 @@ def check_classes_keep_images(folder, readable, what='image set'):
     kept = {label for _, label in readable}
     lost = [name for label, name in enumerate(folder.class_names) if label not in kept]
     if lost:
-        raise UsageError(f'{what} {folder.root}: no image of class folder {_some(lost)} can be decoded; '
+        raise UsageError(f'{what} {folder.root}: no image of class folder {some(lost)} can be decoded; '
                          f'replace the broken files or remove the class')
 
 
@@ -196,6 +192,6 @@ def labelled_images(path, what='image folder'):
             first_seen[stem] = image
     if duplicates:
         raise UsageError(f'{len(duplicates)} images in {path} share their file name (without extension) with '
-                         f'another ({_some(duplicates, 2)}); labels are keyed by that name, so rename them')
+                         f'another ({some(duplicates, 2)}); labels are keyed by that name, so rename them')
     images = tuple(os.path.relpath(image, path) for image, _ in readable)
     return LabelledImages(labels, images, unreadable, len(folder.samples))

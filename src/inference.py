@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from src.config import UsageError
+from src.errors import UsageError
 from src.mindspore_log import native_stderr_kept
 
 

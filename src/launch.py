@@ -38,7 +38,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from src.config import OneLineParser, UsageError, parse_config
+from src.config import parse_config
+from src.errors import OneLineParser, UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 30

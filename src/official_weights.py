@@ -15,12 +15,11 @@ import os
 
 import numpy as np
 
-from src.config import UsageError
+from src.errors import UsageError, some
 
 RELEASE_FILE = 'RESNET50_IMAGENET_BAM_best.pth.tar'
 DATA_PARALLEL_PREFIX = 'module.'
 TORCH_INSTALL_HINT = 'pip install torch --index-url https://download.pytorch.org/whl/cpu'
-LISTED = 3
 # pickle protocol 2 of torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, the start of every legacy file.
 LEGACY_MAGIC = b'\x80\x02\x8a\x0a' + (0x1950a86a20f9469cfc6c).to_bytes(10, 'little')
 ZIP_MAGIC = b'PK\x03\x04'  # a zip archive's first local file header
@@ -41,11 +40,6 @@ def import_torch():
         raise UsageError(f'reading a PyTorch checkpoint needs PyTorch, which is not installed; install its CPU '
                          f'build with: {TORCH_INSTALL_HINT}') from error
     return torch
-
-
-def _some(names):
-    names = list(names)
-    return ', '.join(names[:LISTED]) + (f' and {len(names) - LISTED} more' if len(names) > LISTED else '')
 
 
 def torch_file_format(path):
@@ -84,7 +78,7 @@ def state_dict_of(content, path):
     """{name without 'module.': tensor} of a loaded file: the release's {'state_dict': ...} or a bare state dict."""
     state = content.get('state_dict', content) if isinstance(content, dict) else None
     if not isinstance(state, dict) or not state or not all(hasattr(value, 'shape') for value in state.values()):
-        kind = f'a dict of {_some(sorted(map(str, content)))}' if isinstance(content, dict) else type(content).__name__
+        kind = f'a dict of {some(sorted(map(str, content)))}' if isinstance(content, dict) else type(content).__name__
         raise UsageError(f'{path} holds {kind}, not a state dict of tensors (nor a checkpoint with a \'state_dict\')')
     wrapped = [name.startswith(DATA_PARALLEL_PREFIX) for name in state]
     if any(wrapped) and not all(wrapped):
@@ -113,8 +107,8 @@ def check_official_state_dict(state, reference, path):
         raise UsageError(f'{path} has no BAM modules: a plain ResNet or another network, not the authors\' '
                          f'ResNet50+BAM ({RELEASE_FILE})')
     if missing or unexpected:
-        problems = ([f'{len(missing)} missing ({_some(missing)})'] if missing else []) + \
-                   ([f'{len(unexpected)} unexpected ({_some(unexpected)})'] if unexpected else [])
+        problems = ([f'{len(missing)} missing ({some(missing)})'] if missing else []) + \
+                   ([f'{len(unexpected)} unexpected ({some(unexpected)})'] if unexpected else [])
         raise UsageError(f'{path} is not the authors\' ResNet50+BAM: state-dict entries {" and ".join(problems)}')
     num_classes = tuple(state['fc.weight'].shape)[0]
     wrong = [f'{name} {tuple(state[name].shape)} != {tuple(value.shape)}' for name, value in reference.items()
@@ -125,7 +119,7 @@ def check_official_state_dict(state, reference, path):
                      f'are not a 2048 -> classes classifier')
     if wrong:
         raise UsageError(f'{path} is not the authors\' ResNet50+BAM: {len(wrong)} entries of another shape '
-                         f'({_some(wrong)})')
+                         f'({some(wrong)})')
     return num_classes
 
 

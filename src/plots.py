@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.config import UsageError, parse_config, run_main
+from src.config import parse_config
+from src.errors import UsageError, run_main
 
 STEPS_FILE = 'train_steps.csv'
 EPOCHS_FILE = 'epochs.csv'

@@ -5,7 +5,7 @@ import mindspore as ms
 import pytest
 
 from src.checkpoint import checkpoint_files, load_weights, parameter_digest, read_checkpoint, save_atomically
-from src.config import UsageError
+from src.errors import UsageError
 from src.ResNet50_BAM import resnet50_bam
 
 

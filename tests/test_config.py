@@ -4,7 +4,8 @@ import json
 import pytest
 
 from conftest import run_script
-from src.config import SETTINGS, UsageError, defaults, parse_config, run_main, save_config
+from src.config import SETTINGS, defaults, parse_config, save_config
+from src.errors import UsageError, run_main
 
 ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 'epoch_size', 'momentum',
                  'weight_decay', 'image_height', 'image_width', 'data_path', 'val_data_path', 'device_target',

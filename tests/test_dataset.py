@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import authors_preprocessing, write_image_folder
-from src.config import UsageError
+from src.errors import UsageError
 from src.dataset import (IMAGENET_MEAN, IMAGENET_STD, check_train_val, create_dataset, eval_resize_size,
                          eval_transforms, resolve_num_workers)
 

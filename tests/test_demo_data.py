@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_script
-from src.config import UsageError
+from src.errors import UsageError
 from src.demo_data import (CLASS_NAMES, INSTALL_HINT, build_demo_data, class_folder, encode_jpeg,
                            read_fashion_mnist)
 

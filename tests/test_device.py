@@ -8,7 +8,7 @@ import mindspore as ms
 import pytest
 
 from conftest import REPO, run_script
-from src.config import UsageError
+from src.errors import UsageError
 from src.device import group_failure, resolve_target, worker_cpus
 
 

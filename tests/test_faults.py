@@ -335,7 +335,7 @@ def test_eval_refuses_in_one_line(case, message, best, demo_set, tmp_path, mount
 def test_eval_on_a_full_disk_keeps_the_scores_on_screen_and_no_half_file(best, demo_set, tmp_path, mounts):
     output = full_disk(mounts, tmp_path / 'out', 64 * 1024, 4096)  # one page: the settings file, not the results
     result = evaluate(demo_set, output, best)
-    line = assert_fault(result, 'eval_results.csv: No space left on device; the scores are printed above')
+    assert_fault(result, 'eval_results.csv: No space left on device; nothing was written; the scores are printed above')
     assert f'{best}: top1 ' in result.stdout and not (output / 'eval_results.csv').exists()
     assert no_partial_files(output)
 

@@ -6,14 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from conftest import REPO, SMALL_NET, data_parallel_command, script_environment
 from src import launch
-from src.config import UsageError
+from src.errors import UsageError
 
 TEST_NET = ('192.0.2.201', '192.0.2.202')  # documentation addresses: never this machine's
 

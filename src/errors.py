@@ -1,0 +1,50 @@
+"""How every command reports a problem the user can fix: one line naming it and what to do, exit status 2.
+
+Domain modules (data, checkpoints, devices, inference) raise `UsageError`; each entry point runs its main()
+through `run_main`, which turns that into the line, and Ctrl-C into one line and status 130. Nothing here
+imports MindSpore or the settings, so any module may use it.
+"""
+import argparse
+import os
+import sys
+
+LISTED = 3
+
+
+class UsageError(Exception):
+    """Bad input the user can fix (a setting, a path, a file): reported as one line naming the problem and
+    what to do, with exit status 2. Every entry point raises it for such input; see `run_main`."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C, with what the interrupted entry point kept (e.g. its last checkpoint)."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with errors on one line (the usage of forty options is no help) and exit status 2; every
+    command line of the repository is parsed by one."""
+
+    def error(self, message):
+        sys.stderr.write(f'{self.prog}: error: {message} (see --help)\n')
+        sys.exit(2)
+
+
+def run_main(main):
+    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C one line
+    and exit status 130 (128 + SIGINT, as a shell reports it)."""
+    prog = os.path.basename(sys.argv[0])
+    try:
+        return main()
+    except UsageError as error:
+        sys.stderr.write(f'{prog}: error: {error}\n')
+        sys.exit(2)
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        kept = f': {interruption}' if isinstance(interruption, Interrupted) else ''
+        sys.stderr.write(f'{prog}: interrupted{kept}\n')
+        sys.exit(130)
+
+
+def some(names, limit=LISTED, separator=', '):
+    """The first `limit` of `names` for a one-line message: 'a, b, c and 4 more'."""
+    names = list(names)
+    return separator.join(map(str, names[:limit])) + (f' and {len(names) - limit} more' if len(names) > limit else '')
