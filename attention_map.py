@@ -124,7 +124,7 @@ def draw_attention_figure(image, maps, title, path):
 
 
 def main():
-    cfg = parse_config(__doc__, entry_defaults={'batch_size': 16, 'mode': 'pynative'})
+    cfg = parse_config(__doc__, command='attention_map', entry_defaults={'batch_size': 16, 'mode': 'pynative'})
     check_model_file(cfg.model_file)
     class_names = read_class_names(cfg.class_names)
     if class_names and len(class_names) != cfg.num_classes:

@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, run_main
+from src.errors import run_main
 from src.files import check_output_dir, write_json
 
 MATMUL_SIZE = 3072
@@ -356,9 +356,7 @@ def format_report(report):
 
 
 def main():
-    cfg = parse_config(__doc__, entry_defaults={'batch_size': 32})
-    if cfg.run_distribute:
-        raise UsageError('benchmark.py measures one process; leave out --run_distribute')
+    cfg = parse_config(__doc__, command='benchmark', entry_defaults={'batch_size': 32})
     check_output_dir(os.path.dirname(os.path.abspath(cfg.bench_output)), 'the folder of --bench_output')
     report = run_benchmark(cfg)
     print(format_report(report))

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from src.config import parse_config, save_config
+from src.config import command_settings, parse_config, save_config
 from src.errors import UsageError, run_main
 from src.files import check_output_dir, write_text_atomically
 
@@ -19,7 +19,7 @@ RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 
 
 def main():
-    cfg = parse_config(__doc__)
+    cfg = parse_config(__doc__, command='eval')
     from src.checkpoint import checkpoint_files
     checkpoints = checkpoint_files(cfg.checkpoint_path)
     check_output_dir(cfg.output_dir, '--output_dir')  # before the scoring whose results would be lost
@@ -27,7 +27,7 @@ def main():
     from src.device import setup_device
     device = setup_device(cfg)
     if device.is_main:
-        save_config(cfg, cfg.output_dir, 'eval_config.json')
+        save_config(command_settings(cfg), cfg.output_dir, 'eval_config.json')
 
     from src.checkpoint import load_weights
     from src.dataset import create_dataset

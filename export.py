@@ -189,7 +189,7 @@ def export_and_check(net, cfg, path):
 
 
 def main():
-    cfg = parse_config(__doc__, entry_defaults={'batch_size': 1})
+    cfg = parse_config(__doc__, command='export', entry_defaults={'batch_size': 1})
     if not cfg.ckpt_file:
         raise UsageError('--ckpt_file is required: the checkpoint to export')
     if not os.path.isfile(cfg.ckpt_file):

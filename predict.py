@@ -104,7 +104,7 @@ def top_classes(row, class_names):
 
 
 def main():
-    cfg = parse_config(__doc__, entry_defaults={'batch_size': 16})
+    cfg = parse_config(__doc__, command='predict', entry_defaults={'batch_size': 16})
     class_names = read_class_names(cfg.class_names)
     if not cfg.image_path:
         raise UsageError('--image_path is required: an image or a folder of images')

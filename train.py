@@ -4,16 +4,16 @@ precision, checkpoints, resume, and validation while training.
   python train.py --data_path TRAIN_DIR [--val_data_path VAL_DIR --run_eval true] [--device_target auto]
   python train.py ... --resume OUTPUT_DIR/ckpt/train_resnet50_bam_imagenet-4_312.ckpt
 Data-parallel runs start through scripts/run_distribute_train*.sh, which add --run_distribute true.
-Writes OUTPUT_DIR/config.json, ckpt/*.ckpt, train_steps.csv, epochs.csv, the best checkpoint and, at the end,
-training_curves.png (src/plots.py).
+Writes OUTPUT_DIR/config.json (the settings, also a recipe for --config), run.json, ckpt/*.ckpt, train_steps.csv,
+epochs.csv, the best checkpoint and, at the end, training_curves.png (src/plots.py).
 """
 import os
 import signal
 import sys
 
-from src.config import format_config, parse_config, save_config
+from src.config import command_settings, format_config, parse_config, save_config
 from src.errors import Interrupted, UsageError, run_main
-from src.files import check_output_dir, remove_partial_files
+from src.files import check_output_dir, remove_partial_files, write_json
 
 
 def check_inputs(cfg):
@@ -32,7 +32,7 @@ def check_inputs(cfg):
 
 
 def main():
-    cfg = parse_config(__doc__)
+    cfg = parse_config(__doc__, command='train')
     checkpoint_dir = check_inputs(cfg)
 
     from src.device import check_same_data, setup_device
@@ -44,7 +44,7 @@ def main():
                                 training_state)
     from src.dataset import create_dataset
     from src.evaluation import NonFiniteLogitsError, ValidationCallback
-    from src.lr_schedule import cosine_annealing_lr
+    from src.lr_schedule import learning_rates as schedule
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
     from src.cpu_fast_conv import speed_up_cpu_convs
@@ -74,8 +74,8 @@ def main():
                   f'fresh ({why})', flush=True)
     if cfg.linear_probe:
         train_classifier_only(net)
-    learning_rates = cosine_annealing_lr(cfg.lr_init, cfg.eta_min, steps, cfg.epoch_size, cfg.warmup_epochs,
-                                         cfg.T_max)
+    learning_rates = schedule(cfg.lr_scheduler, lr_init=cfg.lr_init, eta_min=cfg.eta_min, steps_per_epoch=steps,
+                              epochs=cfg.epoch_size, warmup_epochs=cfg.warmup_epochs, t_max_epochs=cfg.T_max)
     train_network = build_train_network(cfg, net, learning_rates)
     start_epoch, best_top1 = 0, 0.0
     if cfg.resume:
@@ -105,10 +105,13 @@ def main():
     callbacks.append(monitor)
 
     if device.is_main:
-        cfg_summary = dict(cfg, amp_level_used=amp_level(cfg), group_size=device.group_size,
-                           steps_per_epoch=steps, train_images=train_set.total_images)
-        print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n{format_config(cfg_summary)}')
-        save_config(cfg_summary, cfg.output_dir)
+        settings = command_settings(cfg)
+        facts = {'config': cfg.config, 'amp_level_used': amp_level(cfg), 'group_size': device.group_size,
+                 'steps_per_epoch': steps, 'train_images': train_set.total_images}
+        print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n'
+              f'{format_config({**settings, **facts})}')
+        save_config(settings, cfg.output_dir)  # also a recipe: --config OUTPUT_DIR/config.json repeats the run
+        write_json(os.path.join(cfg.output_dir, 'run.json'), facts)
         if start_epoch:
             print(f'resuming after epoch {start_epoch} (step {start_epoch * steps}, '
                   f'lr {learning_rates[start_epoch * steps]:.6f})', flush=True)

@@ -20,22 +20,21 @@ started=$SECONDS
 bash "$repo/scripts/setup_env.sh"
 source "$repo/scripts/common.sh"
 
+# The demo recipe (configs/demo.yaml) sets the data, the network and the training; every command reads its own
+# keys from it. --fast: a narrow network, two epochs, a tenth of the photos.
+recipe=(--config "$repo/configs/demo.yaml")
 if $fast; then
     data="$repo/data/fashion_demo_fast"
     output="${OUTPUT_ROOT:-$repo/output}/quick_start_fast"
     demo_data=(--train_per_class 60 --val_per_class 20)
-    network=(--base_width 8)
-    recipe=(--epoch_size 2 --warmup_epochs 1 --lr_init 0.05 --batch_size 32)
+    recipe+=(--base_width 8)
+    training=(--epoch_size 2 --lr_init 0.05 --batch_size 32)
 else
     data="$repo/data/fashion_demo"
     output="${OUTPUT_ROOT:-$repo/output}/quick_start"
     demo_data=()
-    network=()
-    recipe=(--epoch_size 4 --lr_init 0.02 --warmup_epochs 1 --zero_init_residual true --batch_size 64
-            --crop_min_scale 1 --color_jitter 0)
+    training=()
 fi
-# The demo images are stored at the input size: evaluation scores them whole (--crop_pct 1).
-model=(--num_classes 10 --image_height 32 --image_width 32 --crop_pct 1 "${network[@]}")
 best="$output/train_resnet50_bam_fashion_demo_best.ckpt"
 
 step() { echo; echo "=== $* ($((SECONDS - started)) s)"; }
@@ -49,18 +48,17 @@ fi
 
 step "2/6 training ResNet50-BAM with validation after every epoch (log: $output/logs/train.log)"
 rm -rf "$output"
-run_logged "$output/logs/train.log" "$PYTHON" train.py --name fashion_demo --data_path "$data/train" \
-    --val_data_path "$data/val" --run_eval true --save_checkpoint_epochs 1 --output_dir "$output" \
-    "${model[@]}" "${recipe[@]}"
+run_logged "$output/logs/train.log" "$PYTHON" train.py "${recipe[@]}" --data_path "$data/train" \
+    --val_data_path "$data/val" --output_dir "$output" "${training[@]}"
 
 step "3/6 evaluating the best checkpoint on every val image"
 run_logged "$output/logs/eval.log" "$PYTHON" eval.py --checkpoint_path "$best" --val_data_path "$data/val" \
-    --output_dir "$output/eval" "${model[@]}"
+    --output_dir "$output/eval" "${recipe[@]}"
 
 step "4/6 exporting it to ONNX and MINDIR (each checked against the checkpoint)"
 for format in ONNX MINDIR; do
     run_logged "$output/logs/export_$format.log" "$PYTHON" export.py --ckpt_file "$best" --file_format "$format" \
-        --file_name "$output/resnet50_bam_fashion_demo" "${model[@]}"
+        --file_name "$output/resnet50_bam_fashion_demo" "${recipe[@]}"
 done
 
 step "5/6 the C++ inference app (OpenCV DNN on the ONNX export) over the val images"
@@ -75,7 +73,7 @@ for class_dir in "$data"/val/*/; do
 done
 run_logged "$output/logs/attention.log" "$PYTHON" attention_map.py --model_file "$best" \
     --image_path "$output/attention_inputs" --class_names "$data/class_names.json" --output_dir "$output" \
-    "${model[@]}"
+    "${recipe[@]}"
 
 echo
 echo "=== done in $((SECONDS - started)) s"

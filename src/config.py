@@ -1,9 +1,14 @@
-"""Every setting of the repository: one EasyDict of defaults, each key overridable on the command line
-of every entry point (`--key value` or `--key=value`), typed, checked, printed and saved with results.
+"""The settings of every command: one table of typed defaults in groups, the keys each command takes, recipe
+files, and the command-line parser.
 
-The keys of the original model-zoo port keep their names and meanings; keys it did not have are marked
-(new). Importing this module does not import MindSpore, so a bad command line fails in a fraction of a
-second.
+Values resolve in this order, later ones winning: the table's defaults, a recipe file given with `--config FILE`
+(YAML, as in MindCV and the MindSpore model zoo; configs/ holds the original recipe and the demo's), the
+command's own defaults (export.py's batch of 1, where a recipe's batch_size means the training batch), then
+`--key value` options. Each command accepts and
+lists in --help only the keys it reads, grouped; a recipe may hold keys of other commands (one file serves
+train.py and eval.py), which that command ignores. The keys of the original model-zoo port keep their names
+and meanings. Importing this module does not import MindSpore, so a bad command line fails in a fraction of
+a second.
 """
 import argparse
 import difflib
@@ -11,6 +16,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import dataclass
 
 from easydict import EasyDict
 
@@ -19,96 +25,141 @@ from src.files import write_json
 
 DEVICE_TARGETS = ('auto', 'Ascend', 'GPU', 'CPU')
 
-# key: (default, help). The default's type is the key's type.
-SETTINGS = {
-    # data
-    'name': ('imagenet', 'dataset name; part of the checkpoint prefix train_resnet50_bam_<name>'),
-    'data_path': ('/data/ILSVRC2012_train/', 'training images, one folder per class'),
-    'val_data_path': ('/data/ILSVRC2012_val/', 'validation images, one folder per class'),
-    'num_classes': (1000, 'number of classes'),
-    'image_height': (224, 'input height in pixels (32 or more)'),
-    'image_width': (224, 'input width in pixels (32 or more)'),
-    'crop_min_scale': (0.08, '(new) smallest area fraction of the random training crop (recipe: 0.08; tiny '
-                               'images learn faster with more)'),
-    'color_jitter': (0.4, '(new) brightness, contrast and saturation jitter of training images, hue a quarter of it '
-                          '(recipe: 0.4); 0 turns it off'),
-    'crop_pct': (0.875, '(new) evaluation: the centre crop\'s share of the resized image (recipe: 0.875, 224 of 256); '
-                        '1 keeps the whole image, for sets stored at the input size'),
-    'eval_resize': ('opencv', '(new) evaluation resize: opencv (MindSpore\'s fast bilinear, as the C++ app) or pil '
-                              '(PIL\'s antialiased bilinear, the authors\' torchvision evaluation pixel for pixel)'),
-    'num_parallel_workers': (0, '(new) data-pipeline workers per device; 0 picks from the CPU count'),
-    # model
-    'base_width': (64, '(new) channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
-    'bam_fusion': ('product', '(new) how BAM combines its branches: product (official code) or sum (paper)'),
-    'zero_init_residual': (False, '(new) start each bottleneck\'s last BatchNorm scale at zero, so every block '
-                                  'begins as its shortcut (the official init uses one); short runs learn faster'),
-    'cpu_fast_conv': (True, '(new) on the CPU, compute the convolutions of the smallest maps (2x2 and 1x1: the last '
-                            'stages at 32x32) as matrix products over the batch: the same numbers, a faster step; '
-                            'false keeps MindSpore\'s Conv2D everywhere. Export never uses them'),
-    'pre_trained': (False, 'start training from the weights in --checkpoint_path; a classifier made for another '
-                           'number of classes is left out and starts fresh (fine-tuning)'),
-    'reset_classifier': (False, '(new) with --pre_trained: start the classifier fresh even when the checkpoint\'s '
-                                'has --num_classes outputs (new classes, same count)'),
-    'linear_probe': (False, '(new) train only the classifier: every other weight and BatchNorm statistic stays as '
-                            'loaded (needs --pre_trained true or --resume)'),
-    # optimisation
-    'epoch_size': (160, 'training epochs'),
-    'batch_size': (128, 'images per device and step'),
-    'lr_init': (0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)'),
-    'lr_scheduler': ('cosine_annealing', 'learning-rate schedule'),
-    'T_max': (0, 'cosine period in epochs after warm-up; 0 means the rest of the run'),
-    'eta_min': (0.0, 'learning rate at the end of the cosine'),
-    'warmup_epochs': (0, 'epochs of linear warm-up before the cosine'),
-    'momentum': (0.9, 'SGD momentum'),
-    'weight_decay': (1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)'),
-    'use_label_smooth': (True, 'label-smoothed cross-entropy'),
-    'label_smooth_factor': (0.1, 'label smoothing factor'),
-    'amp_level': ('auto', '(new) mixed precision O0|O1|O2|O3; auto picks per device'),
-    'loss_scale': (1024, 'loss scale for mixed precision (initial value when dynamic)'),
-    'is_dynamic_loss_scale': (True, 'dynamic loss scale on Ascend/GPU (else fixed; both skip overflow steps); '
-                                    'the CPU takes a fixed scale'),
-    'keep_batchnorm_fp32': (True, '(new) keep BatchNorm in float32 under mixed precision'),
-    'seed': (1, '(new) random seed'),
-    # run
-    'device_target': ('auto', 'Ascend, GPU, CPU, or auto (the first available)'),
-    'device_id': (0, 'device to use on a one-device run'),
-    'mode': ('graph', '(new) MindSpore execution mode: graph or pynative'),
-    'run_distribute': (False, '(new) data-parallel training over the launched workers'),
-    'use_dataset_sink': (True, 'feed data through the device sink on Ascend/GPU (the CPU always runs without)'),
-    'output_dir': ('./output', '(new) where checkpoints, logs, metrics and the resolved config go'),
-    'keep_checkpoint_max': (25, 'checkpoints kept'),
-    'save_checkpoint_epochs': (2, '(new) epochs between checkpoints (the last epoch is always saved)'),
-    'log_interval': (20, '(new) training steps between progress lines'),
-    'resume': ('', '(new) checkpoint to continue an interrupted training run from'),
-    'run_eval': (False, '(new) validate during training and keep the best checkpoint'),
-    'eval_interval': (1, '(new) epochs between validations'),
-    # evaluation and export
-    'checkpoint_path': ('./output/ckpt', 'checkpoint file or folder to evaluate (or to start from with --pre_trained)'),
-    'ckpt_file': ('', '(new) checkpoint to export'),
-    'file_name': ('resnet50_bam', '(new) exported model file name, without extension'),
-    'file_format': ('MINDIR', '(new) export format'),
-    'dynamic_batch': (True, '(new) export.py: MINDIR and ONNX take any batch; false fixes it to --batch_size (1 by '
-                            'default there), the static shape Ascend 310 deployments usually take'),
-    # prediction and attention maps (predict.py, attention_map.py)
-    'model_file': ('', '(new) predict.py, attention_map.py: a .ckpt checkpoint (or, for predict.py, a .mindir export)'),
-    'image_path': ('', '(new) predict.py, attention_map.py: an image, or a folder of images (sub-folders too)'),
-    'class_names': ('', '(new) predict.py, attention_map.py: JSON {class folder: readable name} or '
-                        '[name of class 0, ...]; empty prints class indices'),
-    # benchmark (benchmark.py)
-    'bench_steps': (5, '(new) benchmark.py: timed steps (data pipeline: epochs) per figure; the median is reported'),
-    'bench_warmup': (2, '(new) benchmark.py: untimed steps after the first, compiling, call'),
-    'bench_pipeline_images': (256, '(new) benchmark.py: ImageNet-sized JPEGs per epoch of the data-pipeline figure'),
-    'bench_output': ('./output/benchmark.json', '(new) benchmark.py: JSON result file'),
+
+@dataclass(frozen=True)
+class Setting:
+    default: object  # its type is the setting's type
+    help: str
+    choices: tuple = None
+
+
+GROUPS = {
+    'data': 'Data: the image folders and how images are read',
+    'model': 'Model: the network and its input',
+    'optimisation': 'Optimisation',
+    'fine-tuning': 'Starting from trained weights',
+    'run': 'Run: device, outputs, checkpoints, validation',
+    'export': 'Export (export.py)',
+    'inference': 'Inference (predict.py, attention_map.py)',
+    'benchmark': 'Benchmark (benchmark.py)',
 }
 
-CHOICES = {
-    'device_target': DEVICE_TARGETS,
-    'mode': ('graph', 'pynative'),
-    'bam_fusion': ('product', 'sum'),
-    'amp_level': ('auto', 'O0', 'O1', 'O2', 'O3'),
-    'lr_scheduler': ('cosine_annealing',),
-    'file_format': ('MINDIR', 'ONNX', 'AIR'),
-    'eval_resize': ('opencv', 'pil'),
+SETTINGS = {
+    'data': {
+        'name': Setting('imagenet', 'dataset name; part of the checkpoint prefix train_resnet50_bam_<name>'),
+        'data_path': Setting('/data/ILSVRC2012_train/', 'training images, one folder per class'),
+        'val_data_path': Setting('/data/ILSVRC2012_val/', 'validation images, one folder per class'),
+        'crop_min_scale': Setting(0.08, 'smallest area fraction of the random training crop (recipe: 0.08; tiny '
+                                        'images learn faster with more)'),
+        'color_jitter': Setting(0.4, 'brightness, contrast and saturation jitter of training images, hue a quarter of '
+                                     'it (recipe: 0.4); 0 turns it off'),
+        'crop_pct': Setting(0.875, "evaluation: the centre crop's share of the resized image (recipe: 0.875, 224 of "
+                                   "256); 1 keeps the whole image, for sets stored at the input size"),
+        'eval_resize': Setting('opencv', "evaluation resize: opencv (MindSpore's fast bilinear, as the C++ app) or pil "
+                                         "(PIL's antialiased bilinear, the authors' torchvision evaluation pixel for "
+                                         "pixel)", ('opencv', 'pil')),
+        'num_parallel_workers': Setting(0, 'data-pipeline workers per device; 0 picks from the CPU count'),
+    },
+    'model': {
+        'num_classes': Setting(1000, 'number of classes'),
+        'image_height': Setting(224, 'input height in pixels (32 or more)'),
+        'image_width': Setting(224, 'input width in pixels (32 or more)'),
+        'batch_size': Setting(128, 'images per step (per device when training)'),
+        'base_width': Setting(64, 'channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
+        'bam_fusion': Setting('product', 'how BAM combines its branches: product (official code) or sum (paper)',
+                              ('product', 'sum')),
+        'zero_init_residual': Setting(False, "start each bottleneck's last BatchNorm scale at zero, so every block "
+                                             "begins as its shortcut (the official init uses one); short runs learn "
+                                             "faster"),
+        'cpu_fast_conv': Setting(True, 'on the CPU, compute the convolutions of the smallest maps (2x2 and 1x1: the '
+                                       'last stages at 32x32) as matrix products over the batch: the same numbers, a '
+                                       "faster step; false keeps MindSpore's Conv2D everywhere"),
+    },
+    'optimisation': {
+        'epoch_size': Setting(160, 'training epochs'),
+        'lr_init': Setting(0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)'),
+        'lr_scheduler': Setting('cosine_annealing', 'learning rate after the warm-up: cosine_annealing (down to '
+                                                    '--eta_min over --T_max epochs) or constant (--lr_init)',
+                                ('cosine_annealing', 'constant')),
+        'T_max': Setting(0, 'cosine period in epochs after warm-up; 0 means the rest of the run'),
+        'eta_min': Setting(0.0, 'learning rate at the end of the cosine'),
+        'warmup_epochs': Setting(0, 'epochs of linear warm-up from 0 to --lr_init'),
+        'momentum': Setting(0.9, 'SGD momentum'),
+        'weight_decay': Setting(1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)'),
+        'use_label_smooth': Setting(True, 'label-smoothed cross-entropy'),
+        'label_smooth_factor': Setting(0.1, 'label smoothing factor'),
+        'amp_level': Setting('auto', 'mixed precision O0|O1|O2|O3; auto picks per device',
+                             ('auto', 'O0', 'O1', 'O2', 'O3')),
+        'loss_scale': Setting(1024, 'loss scale for mixed precision (initial value when dynamic)'),
+        'is_dynamic_loss_scale': Setting(True, 'dynamic loss scale on Ascend/GPU (else fixed; both skip overflow '
+                                               'steps); the CPU takes a fixed scale'),
+        'keep_batchnorm_fp32': Setting(True, 'keep BatchNorm in float32 under mixed precision'),
+    },
+    'fine-tuning': {
+        'pre_trained': Setting(False, 'start training from the weights in --checkpoint_path; a classifier made for '
+                                      'another number of classes is left out and starts fresh (fine-tuning)'),
+        'checkpoint_path': Setting('./output/ckpt', 'checkpoint file or folder to evaluate (or to start from with '
+                                                    '--pre_trained)'),
+        'reset_classifier': Setting(False, "with --pre_trained: start the classifier fresh even when the "
+                                           "checkpoint's has --num_classes outputs (new classes, same count)"),
+        'linear_probe': Setting(False, 'train only the classifier: every other weight and BatchNorm statistic stays '
+                                       'as loaded (needs --pre_trained true or --resume)'),
+    },
+    'run': {
+        'device_target': Setting('auto', 'Ascend, GPU, CPU, or auto (the first available)', DEVICE_TARGETS),
+        'device_id': Setting(0, 'device to use on a one-device run'),
+        'mode': Setting('graph', 'MindSpore execution mode: graph or pynative', ('graph', 'pynative')),
+        'seed': Setting(1, 'random seed'),
+        'run_distribute': Setting(False, 'data-parallel training over the launched workers (the scripts set it)'),
+        'use_dataset_sink': Setting(True, 'feed data through the device sink on Ascend/GPU (the CPU always runs '
+                                          'without)'),
+        'output_dir': Setting('./output', 'where checkpoints, logs, metrics and the resolved settings go'),
+        'keep_checkpoint_max': Setting(25, 'checkpoints kept'),
+        'save_checkpoint_epochs': Setting(2, 'epochs between checkpoints (the last epoch is always saved)'),
+        'log_interval': Setting(20, 'training steps between progress lines'),
+        'resume': Setting('', 'checkpoint to continue an interrupted training run from'),
+        'run_eval': Setting(False, 'validate during training and keep the best checkpoint'),
+        'eval_interval': Setting(1, 'epochs between validations'),
+    },
+    'export': {
+        'ckpt_file': Setting('', 'checkpoint to export'),
+        'file_name': Setting('resnet50_bam', 'exported model file name, without extension'),
+        'file_format': Setting('MINDIR', 'export format', ('MINDIR', 'ONNX', 'AIR')),
+        'dynamic_batch': Setting(True, 'MINDIR and ONNX take any batch; false fixes it to --batch_size (1 by '
+                                       'default), the static shape Ascend 310 deployments usually take'),
+    },
+    'inference': {
+        'model_file': Setting('', 'a .ckpt checkpoint (or, for predict.py, a .mindir export)'),
+        'image_path': Setting('', 'an image, or a folder of images (sub-folders too)'),
+        'class_names': Setting('', 'JSON {class folder: readable name} or [name of class 0, ...]; empty prints class '
+                                   'indices'),
+    },
+    'benchmark': {
+        'bench_steps': Setting(5, 'timed steps (data pipeline: epochs) per figure; the median is reported'),
+        'bench_warmup': Setting(2, 'untimed steps after the first, compiling, call'),
+        'bench_pipeline_images': Setting(256, 'ImageNet-sized JPEGs per epoch of the data-pipeline figure'),
+        'bench_output': Setting('./output/benchmark.json', 'JSON result file'),
+    },
+}
+SETTING = {key: setting for group in SETTINGS.values() for key, setting in group.items()}
+GROUP_OF = {key: group for group, settings in SETTINGS.items() for key in settings}
+
+# The keys each command reads. A network is built from NETWORK, on a device set up from DEVICE; preprocessing
+# for scoring follows EVAL_PREPROCESSING.
+DEVICE = ('device_target', 'device_id', 'mode', 'seed')
+NETWORK = ('num_classes', 'image_height', 'image_width', 'batch_size', 'base_width', 'bam_fusion')
+EVAL_PREPROCESSING = ('crop_pct', 'eval_resize')
+INFERENCE = (*DEVICE, *NETWORK, *EVAL_PREPROCESSING, *SETTINGS['inference'])
+COMMANDS = {
+    'train': tuple(key for group in ('data', 'model', 'optimisation', 'fine-tuning', 'run') for key in SETTINGS[group]),
+    'eval': (*DEVICE, *NETWORK, 'cpu_fast_conv', 'val_data_path', *EVAL_PREPROCESSING, 'num_parallel_workers',
+             'checkpoint_path', 'output_dir'),
+    'export': (*DEVICE, *NETWORK, *SETTINGS['export']),
+    'predict': INFERENCE,
+    'attention_map': (*INFERENCE, 'output_dir'),
+    'benchmark': (*DEVICE, *NETWORK, 'cpu_fast_conv', 'num_parallel_workers', *SETTINGS['optimisation'],
+                  *SETTINGS['benchmark']),
+    'plots': ('output_dir',),
 }
 
 POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
@@ -117,11 +168,12 @@ NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup
                 'bench_warmup')
 MIN_IMAGE_SIZE = 32
 FILE_NAME_PART = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+TYPE_NAMES = {bool: 'true or false', int: 'a whole number', float: 'a number', str: 'a string'}
 
 
 def defaults():
-    """A fresh copy of the default configuration."""
-    return EasyDict({key: default for key, (default, _) in SETTINGS.items()})
+    """A fresh copy of every default (all commands' keys)."""
+    return EasyDict({key: setting.default for key, setting in SETTING.items()})
 
 
 def _to_bool(text):
@@ -133,21 +185,70 @@ def _to_bool(text):
     raise argparse.ArgumentTypeError(f'expected true or false, got {text!r}')
 
 
-def build_parser(prog, description, entry_defaults=None):
+def read_recipe(path):
+    """{key: value} of a YAML recipe file, each key a setting and each value of its type (an int for a float
+    setting is taken); UsageError naming the file and the key otherwise."""
+    import yaml
+
+    if not os.path.isfile(path):
+        raise UsageError(f'--config {path} does not exist')
+    try:
+        with open(path, encoding='utf-8') as handle:
+            recipe = yaml.safe_load(handle)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UsageError(f'--config {path} is not YAML: {str(error).splitlines()[0]}') from error
+    if recipe is None:
+        return {}
+    if not isinstance(recipe, dict):
+        raise UsageError(f'--config {path} must hold "key: value" lines, not a {type(recipe).__name__}')
+    for key, value in recipe.items():
+        if key not in SETTING:
+            near = _nearest(str(key), SETTING)
+            hint = f'; did you mean {near}?' if near else ''
+            raise UsageError(f'--config {path}: unknown key {key!r}{hint}')
+        setting = SETTING[key]
+        kind = type(setting.default)
+        if kind is float and isinstance(value, str):
+            value = recipe[key] = _yaml_1_1_float(value)  # PyYAML reads 1e-4 (no dot) as a string
+        fits = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or \
+               (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not fits:
+            raise UsageError(f'--config {path}: {key} must be {TYPE_NAMES[kind]}, got {value!r}')
+        if setting.choices and value not in setting.choices:
+            raise UsageError(f'--config {path}: {key} must be one of {", ".join(setting.choices)}, got {value!r}')
+    return {key: float(value) if isinstance(SETTING[key].default, float) else value for key, value in recipe.items()}
+
+
+def _yaml_1_1_float(text):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def build_parser(prog, description, keys, start):
+    """The parser of one command: its keys in their groups, each defaulting to `start[key]`."""
     parser = OneLineParser(prog=prog, description=description, allow_abbrev=False,
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    entry_defaults = entry_defaults or {}
-    for key, (default, help_text) in SETTINGS.items():
-        kind = _to_bool if isinstance(default, bool) else type(default)
-        parser.add_argument(f'--{key}', type=kind, default=entry_defaults.get(key, default), choices=CHOICES.get(key),
-                            metavar=None if key in CHOICES else key.upper(), help=help_text)
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument('--config', metavar='FILE', help='YAML recipe of settings (configs/*.yaml); options given '
+                                                          'here override it')
+    for group, settings in SETTINGS.items():
+        taken = [key for key in settings if key in keys]
+        if not taken:
+            continue
+        section = parser.add_argument_group(GROUPS[group])
+        for key in taken:
+            setting = settings[key]
+            kind = _to_bool if isinstance(setting.default, bool) else type(setting.default)
+            section.add_argument(f'--{key}', type=kind, default=start[key], choices=setting.choices,
+                                 metavar=None if setting.choices else key.upper(), help=setting.help)
     return parser
 
 
 def validate(cfg):
     """Raise UsageError for values no run can use; ranges that depend on data are checked where data is read."""
-    for key, (default, _) in SETTINGS.items():
-        if isinstance(default, float) and not math.isfinite(cfg[key]):
+    for key, setting in SETTING.items():
+        if isinstance(setting.default, float) and not math.isfinite(cfg[key]):
             raise UsageError(f'--{key} must be a finite number, got {cfg[key]}')
     if not FILE_NAME_PART.match(cfg.name):
         raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use letters, '
@@ -185,37 +286,74 @@ def validate(cfg):
         raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
 
 
-def parse_config(description, argv=None, prog=None, entry_defaults=None):
-    """Defaults (with an entry point's own `entry_defaults`) overridden by the command line, validated.
+def parse_config(description, argv=None, *, command=None, prog=None, entry_defaults=None):
+    """The settings of `command` (a key of COMMANDS; None takes every key) resolved from the defaults, the
+    --config recipe, the command's `entry_defaults` and the command line, validated. The result holds every key
+    (those the command does not take at their defaults), `config` (the recipe's path or '') and `command_keys`.
     Exits with status 2 and one line on bad input."""
     prog = prog or os.path.basename(sys.argv[0])
-    unknown_defaults = set(entry_defaults or ()) - set(SETTINGS)
-    if unknown_defaults:
-        raise KeyError(f'entry_defaults names keys that are not settings: {sorted(unknown_defaults)}')
-    parser = build_parser(prog, description, entry_defaults)
+    keys = COMMANDS[command] if command else tuple(SETTING)
+    entry_defaults = entry_defaults or {}
+    not_taken = set(entry_defaults) - set(keys)
+    if not_taken:
+        raise KeyError(f'entry_defaults names keys that {prog} does not take: {sorted(not_taken)}')
+    start = defaults()
+    recipe_parser = OneLineParser(prog=prog, add_help=False, allow_abbrev=False)
+    recipe_parser.add_argument('--config', default='')
+    recipe_path = recipe_parser.parse_known_args(argv)[0].config
+    try:
+        recipe = read_recipe(recipe_path) if recipe_path else {}
+    except UsageError as error:
+        recipe_parser.error(str(error))
+    start.update({key: value for key, value in recipe.items() if key in keys})
+    start.update(entry_defaults)
+    parser = build_parser(prog, description, keys, start)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         word = unknown[0].split('=', 1)[0]
         if not word.startswith('-'):
             parser.error(f'unexpected argument {word!r}; options take the form --key value or --key=value')
-        near = difflib.get_close_matches(word.lstrip('-'), SETTINGS, n=1)
-        hint = f'; did you mean --{near[0]}?' if near else ''
+        name = word.lstrip('-')
+        if name in SETTING:
+            parser.error(f'{prog} does not take {word}: it is a setting of {_commands_taking(name)}')
+        near = _nearest(name, keys)
+        hint = f'; did you mean --{near}?' if near else ''
         parser.error(f'unknown option {word}{hint}')
-    cfg = EasyDict(vars(args))
+    cfg = EasyDict({**start, **vars(args), 'config': recipe_path})
     try:
         validate(cfg)
     except UsageError as error:
         parser.error(str(error))
+    cfg.command_keys = keys
     return cfg
 
 
-def format_config(cfg):
-    width = max(map(len, cfg))
-    return '\n'.join(f'  {key:<{width}} = {value}' for key, value in cfg.items())
+def _nearest(word, names):
+    """The name `word` was probably meant to be: a close spelling, else one it starts (lr -> lr_init), else None."""
+    close = difflib.get_close_matches(word, names, n=1)
+    if close:
+        return close[0]
+    return next((name for name in names if name.startswith(word)), None)
 
 
-def save_config(cfg, directory, file_name='config.json'):
-    """Write the resolved configuration next to a run's outputs; returns the file's path."""
+def _commands_taking(key):
+    names = [f'{name}.py' if name != 'plots' else 'src.plots' for name, keys in COMMANDS.items() if key in keys]
+    return ', '.join(names)
+
+
+def command_settings(cfg):
+    """The settings the command took, by key (what its output records; the recipe file itself is not needed to
+    read them back: the saved JSON is also a valid --config file)."""
+    return {key: cfg[key] for key in cfg.get('command_keys', SETTING)}
+
+
+def format_config(settings):
+    width = max(map(len, settings))
+    return '\n'.join(f'  {key:<{width}} = {value}' for key, value in settings.items())
+
+
+def save_config(settings, directory, file_name='config.json'):
+    """Write resolved settings next to a run's outputs; returns the file's path."""
     path = os.path.join(directory, file_name)
-    write_json(path, cfg, sort_keys=True)
+    write_json(path, settings, sort_keys=True)
     return path

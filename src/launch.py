@@ -246,7 +246,7 @@ def plan_launch(environ, workers=None, rank_table=None):
 def check_training_inputs(train_options):
     """train.py's settings and its own checks of the folders and files they name, as train.py runs them."""
     import train
-    cfg = parse_config(train.__doc__, train_options, prog='train.py')
+    cfg = parse_config(train.__doc__, train_options, command='train', prog='train.py')
     train.check_inputs(cfg)
     return cfg
 

@@ -1,13 +1,15 @@
-"""Learning rate per training step: optional linear warm-up, then a half cosine down to eta_min that stays
-at eta_min once its period ends (the original ran past the period and rose again)."""
+"""Learning rate per training step (--lr_scheduler): optional linear warm-up to lr_init, then either a half
+cosine down to eta_min that stays at eta_min once its period ends (the original ran past the period and rose
+again), or lr_init held constant (fine-tuning and linear probes often take one)."""
 import math
 
 import numpy as np
 
 
-def cosine_annealing_lr(lr_init, eta_min, steps_per_epoch, epochs, warmup_epochs=0, t_max_epochs=0):
-    """One learning rate for each step of the run (float32 array of epochs * steps_per_epoch).
-    `t_max_epochs` is the cosine period after warm-up; 0 means the rest of the run."""
+def learning_rates(scheduler, *, lr_init, eta_min, steps_per_epoch, epochs, warmup_epochs=0, t_max_epochs=0):
+    """One learning rate for each step of the run (float32 array of epochs * steps_per_epoch). `scheduler` is
+    'cosine_annealing' or 'constant'; `t_max_epochs` is the cosine period after warm-up, 0 meaning the rest of
+    the run."""
     total = epochs * steps_per_epoch
     warmup = warmup_epochs * steps_per_epoch
     period = (t_max_epochs * steps_per_epoch) if t_max_epochs else total - warmup
@@ -15,6 +17,8 @@ def cosine_annealing_lr(lr_init, eta_min, steps_per_epoch, epochs, warmup_epochs
     for step in range(total):
         if step < warmup:
             rates[step] = lr_init * (step + 1) / warmup
+        elif scheduler == 'constant':
+            rates[step] = lr_init
         else:
             progress = min(step - warmup, period) / period
             rates[step] = eta_min + (lr_init - eta_min) * (1 + math.cos(math.pi * progress)) / 2

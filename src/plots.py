@@ -146,7 +146,7 @@ def draw_after_training(output_dir):
 
 
 def main():
-    cfg = parse_config(__doc__, prog='python -m src.plots')
+    cfg = parse_config(__doc__, command='plots', prog='python -m src.plots')
     print(f'training curves: {draw_training_curves(cfg.output_dir)}')
 
 

@@ -11,7 +11,7 @@ from PIL import Image
 from attention_map import FIGURE_PIXELS, spatial_maps, upsampled
 from conftest import SMALL_NET, one_line_error, run_script
 from predict import preprocess
-from src.config import SETTINGS, parse_config
+from src.config import parse_config
 from src.dataset import EVAL_CROP_PCT
 from src.inference import logits, network_from_checkpoint
 
@@ -103,9 +103,3 @@ def test_bad_input_is_one_line(best_checkpoint, photos, tmp_path):
     ]
     for arguments, message in cases:
         assert message in one_line_error(run_script('attention_map.py', *arguments, *SMALL_NET)), arguments
-
-
-def test_every_setting_is_an_option():
-    result = run_script('attention_map.py', '--help', timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert [key for key in SETTINGS if f'--{key}' not in result.stdout] == []

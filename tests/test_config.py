@@ -1,10 +1,13 @@
-"""Configuration: the original keys, typed command-line overrides, one-line errors, saved results."""
+"""Settings: the original keys, typed command-line overrides, each command's own keys in groups, recipe files,
+one-line errors, saved results."""
 import json
+import os
+import re
 
 import pytest
 
-from conftest import run_script
-from src.config import SETTINGS, defaults, parse_config, save_config
+from conftest import REPO, run_script
+from src.config import COMMANDS, GROUP_OF, GROUPS, SETTING, command_settings, defaults, parse_config, save_config
 from src.errors import UsageError, run_main
 
 ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 'epoch_size', 'momentum',
@@ -12,12 +15,13 @@ ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 
                  'device_id', 'keep_checkpoint_max', 'checkpoint_path', 'use_label_smooth',
                  'label_smooth_factor', 'lr_scheduler', 'T_max', 'eta_min', 'warmup_epochs', 'loss_scale',
                  'is_dynamic_loss_scale', 'use_dataset_sink')
-ENTRY_POINTS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py')
+ENTRY_POINTS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py', 'benchmark.py')
+RECIPES = ('imagenet.yaml', 'imagenet_8p.yaml', 'demo.yaml')
 
 
 def test_defaults_carry_the_original_keys_and_recipe():
     cfg = defaults()
-    assert set(ORIGINAL_KEYS) <= set(cfg)
+    assert set(ORIGINAL_KEYS) <= set(cfg) == set(SETTING)
     assert (cfg.lr_init, cfg.batch_size, cfg.momentum, cfg.weight_decay) == (0.02, 128, 0.9, 1e-4)
     assert (cfg.label_smooth_factor, cfg.keep_checkpoint_max, cfg.loss_scale) == (0.1, 25, 1024)
     assert cfg.bam_fusion == 'product' and cfg.base_width == 64
@@ -78,19 +82,93 @@ def test_run_main_turns_usage_errors_into_one_line(capsys):
     assert capsys.readouterr().err.endswith('error: data_path /nowhere does not exist\n')
 
 
-def test_saved_config_round_trips(tmp_path):
-    cfg = parse_config('t', ['--epoch_size', '3'])
-    path = save_config(cfg, str(tmp_path / 'run'))
+def test_saved_settings_are_a_recipe_that_repeats_the_run(tmp_path):
+    cfg = parse_config('t', ['--epoch_size', '3', '--weight_decay', '5e-05'], command='train')
+    path = save_config(command_settings(cfg), str(tmp_path / 'run'))
     with open(path, encoding='utf-8') as handle:
-        assert json.load(handle) == dict(cfg)
+        assert json.load(handle) == {key: cfg[key] for key in COMMANDS['train']}
+    again = parse_config('t', ['--config', path], command='train')
+    assert all(again[key] == cfg[key] for key in SETTING) and again.weight_decay == 5e-05
+
+
+def help_keys(text):
+    return set(re.findall(r'^  --([a-zA-Z0-9_]+)', text, flags=re.M)) - {'help', 'config'}
 
 
 @pytest.mark.parametrize('script', ENTRY_POINTS)
-def test_every_entry_point_accepts_every_key(script):
+def test_each_command_lists_only_its_own_settings_in_groups(script):
     result = run_script(script, '--help', timeout=120)
     assert result.returncode == 0, result.stderr
-    missing = [key for key in SETTINGS if f'--{key}' not in result.stdout]
-    assert not missing
+    keys = COMMANDS[script[:-3]]
+    assert help_keys(result.stdout) == set(keys)
+    titles = [title for group, title in GROUPS.items() if any(key in keys for key in SETTING_GROUPS[group])]
+    positions = [result.stdout.index(f'{title}:') for title in titles]
+    assert positions == sorted(positions)
+    assert '(new)' not in result.stdout and '--config FILE' in result.stdout
+
+
+SETTING_GROUPS = {group: [key for key in SETTING if GROUP_OF[key] == group] for group in GROUPS}
+
+
+def test_a_command_refuses_the_settings_of_another_by_name(capsys):
+    with pytest.raises(SystemExit):
+        parse_config('t', ['--lr_init', '0.1'], command='eval', prog='eval.py')
+    assert capsys.readouterr().err == ('eval.py: error: eval.py does not take --lr_init: it is a setting of '
+                                       'train.py, benchmark.py (see --help)\n')
+
+
+def test_recipe_then_command_line_override_the_defaults(tmp_path):
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text('lr_init: 0.1\nweight_decay: 1e-4\nepoch_size: 7\nbench_steps: 9\n')
+    cfg = parse_config('t', ['--config', str(recipe), '--epoch_size', '3'], command='train')
+    assert (cfg.lr_init, cfg.weight_decay, cfg.epoch_size, cfg.config) == (0.1, 1e-4, 3, str(recipe))
+    # A key of another command (bench_steps) is left to that command.
+    assert cfg.bench_steps == defaults().bench_steps
+    assert parse_config('t', ['--config', str(recipe)], command='benchmark').bench_steps == 9
+    # A command's own default stands: a recipe's batch_size is the training batch, export.py's is 1.
+    recipe.write_text('batch_size: 8\n')
+    assert parse_config('t', ['--config', str(recipe)], command='export', entry_defaults={'batch_size': 1}) \
+        .batch_size == 1
+    assert parse_config('t', ['--config', str(recipe)], command='eval').batch_size == 8
+
+
+@pytest.mark.parametrize('content, message', [
+    ('lr: 0.1\n', "unknown key 'lr'; did you mean lr_init?"),
+    ('epoch_size: 2.5\n', 'epoch_size must be a whole number, got 2.5'),
+    ('run_eval: maybe\n', "run_eval must be true or false, got 'maybe'"),
+    ('batch_size: true\n', 'batch_size must be a whole number, got True'),
+    ('lr_init: fast\n', "lr_init must be a number, got 'fast'"),
+    ('amp_level: O4\n', "amp_level must be one of auto, O0, O1, O2, O3, got 'O4'"),
+    ('- lr_init\n', 'must hold "key: value" lines, not a list'),
+    ('lr_init: [0.1\n', 'is not YAML'),
+    ('batch_size: -4\n', '--batch_size must be positive, got -4'),
+])
+def test_a_bad_recipe_is_one_line_naming_the_key(content, message, tmp_path, capsys):
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text(content)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config('t', ['--config', str(recipe)], command='train', prog='train.py')
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count('\n') == 1 and message in err, err
+
+
+def test_a_missing_recipe_is_one_line(capsys):
+    with pytest.raises(SystemExit):
+        parse_config('t', ['--config', '/no/such.yaml'], command='train', prog='train.py')
+    assert capsys.readouterr().err == 'train.py: error: --config /no/such.yaml does not exist (see --help)\n'
+
+
+@pytest.mark.parametrize('recipe', RECIPES)
+def test_the_shipped_recipes_load_for_every_command(recipe):
+    path = os.path.join(REPO, 'configs', recipe)
+    for command in COMMANDS:
+        parse_config('t', ['--config', path], command=command)
+
+
+def test_the_eight_device_recipe_is_the_originals():
+    cfg = parse_config('t', ['--config', os.path.join(REPO, 'configs', 'imagenet_8p.yaml')], command='train')
+    assert (cfg.lr_init, cfg.batch_size, cfg.epoch_size, cfg.num_classes, cfg.image_height) == (0.18, 128, 160, 1000,
+                                                                                                224)
 
 
 @pytest.mark.parametrize('argv, message', [

@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from conftest import REPO, run_script
-from src.config import SETTINGS
+from src.config import COMMANDS, SETTING
 
 READMES = ('README.md', 'README_CN.md')
 # Entry points with their own small parsers (not the shared settings); their options come from --help.
@@ -67,13 +67,14 @@ def test_every_command_names_a_real_program_and_real_options(name, help_options)
             script = open(os.path.join(REPO, program), encoding='utf-8').read()
             own = {option for option in options if option in script}
             passed_on = options - own
-            assert {option[2:] for option in passed_on} <= set(SETTINGS), command
+            assert {option[2:] for option in passed_on} <= set(SETTING) | {'config'}, command
         elif program in OWN_PARSERS:
             assert options <= help_options[program], command
         elif program.endswith('.py') or program.startswith('src.'):
             path = program if program.endswith('.py') else program.replace('.', '/') + '.py'
             assert os.path.isfile(os.path.join(REPO, path)), command
-            assert {option[2:] for option in options} <= set(SETTINGS), command
+            command_name = os.path.splitext(os.path.basename(path))[0]
+            assert {option[2:] for option in options} <= set(COMMANDS[command_name]) | {'config'}, command
         else:
             pytest.fail(f'{name}: unexpected program in {command!r}')
 
@@ -81,7 +82,7 @@ def test_every_command_names_a_real_program_and_real_options(name, help_options)
 @pytest.mark.parametrize('name', READMES)
 def test_every_setting_is_in_the_parameter_table(name):
     table = {row.split('|')[1].strip().strip('`') for row in readme(name).splitlines() if row.startswith('| `--')}
-    assert table == {f'--{key}' for key in SETTINGS}
+    assert table == {f'--{key}' for key in SETTING} | {'--config'}
 
 
 @pytest.mark.parametrize('name', READMES)

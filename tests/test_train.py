@@ -12,7 +12,7 @@ import pytest
 
 from conftest import (DATA_PARALLEL_BATCH, REPO, SMALL_NET, STEPS_PER_EPOCH, TRAIN_PER_CLASS, VAL_PER_CLASS,
                       checkpoint, parameter_digests, run_script, train_args)
-from src.lr_schedule import cosine_annealing_lr
+from src.lr_schedule import learning_rates
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +48,8 @@ def test_progress_metrics_and_config_are_written(converged_run):
     output_dir, _ = converged_run
     steps = read_csv(output_dir / 'train_steps.csv')
     assert steps and set(steps[0]) == {'epoch', 'step', 'global_step', 'loss', 'lr', 'images_per_sec'}
-    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 6, warmup_epochs=1)
+    schedule = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH,
+                              epochs=6, warmup_epochs=1)
     for row in steps:
         assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
         assert np.isfinite(float(row['loss'])) and float(row['images_per_sec']) > 0
@@ -118,7 +119,8 @@ def test_resume_after_a_kill_continues_the_schedule(demo, tmp_path):
 
     result = run_script(*args, '--resume', str(checkpoint(tmp_path, 1)))
     assert result.returncode == 0, result.stderr
-    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 3)
+    schedule = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH,
+                              epochs=3)
     assert f'resuming after epoch 1 (step {STEPS_PER_EPOCH}, lr {schedule[STEPS_PER_EPOCH]:.6f})' in result.stdout
     resumed = [row for row in read_csv(tmp_path / 'train_steps.csv')[len(steps_before):]]
     assert resumed[0]['epoch'] == '2' and int(resumed[0]['global_step']) == STEPS_PER_EPOCH + 5
@@ -127,6 +129,11 @@ def test_resume_after_a_kill_continues_the_schedule(demo, tmp_path):
     final = load(checkpoint(tmp_path, 3))
     assert int(final['global_step'].asnumpy()[0]) == 3 * STEPS_PER_EPOCH
     assert int(final['epoch_num'].asnumpy()) == 3
+
+
+def test_the_constant_schedule_warms_up_then_holds_the_peak():
+    rates = learning_rates('constant', lr_init=0.1, eta_min=0.0, steps_per_epoch=4, epochs=3, warmup_epochs=1)
+    np.testing.assert_allclose(rates, [0.025, 0.05, 0.075, 0.1] + [0.1] * 8, rtol=1e-6)
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged_run, demo, tmp_path):
