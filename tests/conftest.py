@@ -195,9 +195,21 @@ def trained_run(demo_set, tmp_path_factory):
     return output_dir, result
 
 
-# Data parallel: SMALL_NET for one epoch of the demo set, validated, at batch 16 per worker.
+# Data parallel: SMALL_NET for one epoch of a smaller demo set (what is compared is the group's arithmetic, not
+# what it learns), validated, at batch 16 per worker.
 
 DATA_PARALLEL_BATCH = 16
+PARALLEL_TRAIN_PER_CLASS, PARALLEL_VAL_PER_CLASS = 40, 10
+
+
+@pytest.fixture(scope='session')
+def parallel_set(tmp_path_factory):
+    """A demo set of PARALLEL_TRAIN_PER_CLASS and PARALLEL_VAL_PER_CLASS images per class, 32 x 32."""
+    from src.demo_data import build_demo_data
+    root = tmp_path_factory.mktemp('parallel_set')
+    build_demo_data(str(root), train_per_class=PARALLEL_TRAIN_PER_CLASS, val_per_class=PARALLEL_VAL_PER_CLASS,
+                    image_size=32, seed=1)
+    return root
 
 
 def data_parallel_command(workers, demo, output_dir, *extra):
@@ -223,9 +235,9 @@ def parameter_digests(output_dir):
 
 
 @pytest.fixture(scope='session')
-def two_worker_run(demo_set, tmp_path_factory):
-    """(output_dir, CompletedProcess) of data_parallel_command with two workers on this machine."""
+def two_worker_run(parallel_set, tmp_path_factory):
+    """(output_dir, CompletedProcess) of data_parallel_command with two workers on this machine, on parallel_set."""
     output_dir = tmp_path_factory.mktemp('two_workers')
-    result = subprocess.run(data_parallel_command(2, demo_set, output_dir), cwd=REPO, capture_output=True,
+    result = subprocess.run(data_parallel_command(2, parallel_set, output_dir), cwd=REPO, capture_output=True,
                             text=True, timeout=600, check=False, env=script_environment())
     return output_dir, result

@@ -103,12 +103,12 @@ needs_two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='ne
 
 
 @needs_two_cpus
-def test_two_machines_train_like_one_machine_with_two_workers(machine_1, two_worker_run, demo_set, tmp_path):
+def test_two_machines_train_like_one_machine_with_two_workers(machine_1, two_worker_run, parallel_set, tmp_path):
     machine, here, _ = machine_1
     port = free_port(here)
     # Each machine gets one CPU, as each worker of the one-machine run does: the same threads and data-pipeline
     # workers, hence the same sums in the same order.
-    launches = [start(machine, rank, here, port, data_parallel_command(1, demo_set, tmp_path / f'machine{rank}'),
+    launches = [start(machine, rank, here, port, data_parallel_command(1, parallel_set, tmp_path / f'machine{rank}'),
                       tmp_path / f'machine{rank}', cpu=rank) for rank in (0, 1)]
     results = [finish(process) for process in launches]
     for rank, (status, _, stdout, stderr) in enumerate(results):
@@ -125,23 +125,23 @@ def test_two_machines_train_like_one_machine_with_two_workers(machine_1, two_wor
     assert sorted(os.listdir(tmp_path / 'machine1' / 'logs')) == ['msrun_node1.log', 'worker_1.log']
 
 
-def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, demo_set, tmp_path):
+def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, demo_set, parallel_set, tmp_path):
     """Three runs of two machines at once: machine 1's launch killed during training; machine 1's data path
     missing; machine 1's copy of the train set short of one image."""
     machine, here, _ = machine_1
     short = tmp_path / 'short_copy'
-    shutil.copytree(demo_set, short)
+    shutil.copytree(parallel_set, short)
     first_class = sorted(os.listdir(short / 'train'))[0]
     os.remove(short / 'train' / first_class / sorted(os.listdir(short / 'train' / first_class))[0])
 
-    def pair(name, machine_1_data, *extra):
+    def pair(name, data, machine_1_data, *extra):
         port = free_port(here)
         return [start(machine, rank, here, port,
-                      data_parallel_command(1, demo_set if rank == 0 else machine_1_data, tmp_path / f'{name}{rank}',
+                      data_parallel_command(1, data if rank == 0 else machine_1_data, tmp_path / f'{name}{rank}',
                                             '--log_interval', '5', *extra), tmp_path / f'{name}{rank}')
                 for rank in (0, 1)]
 
-    missing = pair('missing', tmp_path / 'no_such_copy')
+    missing = pair('missing', parallel_set, tmp_path / 'no_such_copy')
     killed, different = [], []
     try:
         # The other runs start once machine 0 of this one waits for machine 1, so as not to slow its start-up.
@@ -149,8 +149,8 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
         while 'BuildCluster' not in _text(tmp_path / 'missing0' / 'logs' / 'worker_0.log'):
             assert missing[0].poll() is None and time.monotonic() < deadline, finish(missing[0])
             time.sleep(0.5)
-        killed = pair('killed', demo_set, '--epoch_size', '3')
-        different = pair('different', short)
+        killed = pair('killed', demo_set, demo_set, '--epoch_size', '3')  # long enough to be killed mid-run
+        different = pair('different', parallel_set, short)
         deadline = time.monotonic() + 240
         while 'step 5/' not in _text(tmp_path / 'killed0.out'):
             assert killed[0].poll() is None and time.monotonic() < deadline, finish(killed[0])
@@ -181,7 +181,7 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
             print(f'different: a machine exited {status} after {seconds:.1f} s: {stderr[0]}')
             assert status != 0 and seconds < FAILURE_DEADLINE + 30, (status, seconds, stderr)
             assert stderr[0] == ('train.py: error: the train set (--data_path) differs between the machines: rank 1 '
-                                 'has 1199 images, rank 0 1200 (ranks that differ: [1]); every machine needs the '
+                                 'has 399 images, rank 0 400 (ranks that differ: [1]); every machine needs the '
                                  'same files at the same path'), stderr
     finally:
         for process in killed + missing + different:  # after a failed assertion

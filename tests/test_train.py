@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (DATA_PARALLEL_BATCH, REPO, SMALL_NET, STEPS_PER_EPOCH, TRAIN_PER_CLASS, VAL_PER_CLASS,
-                      checkpoint, parameter_digests, run_script, train_args)
+from conftest import (DATA_PARALLEL_BATCH, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET, STEPS_PER_EPOCH,
+                      TRAIN_PER_CLASS, VAL_PER_CLASS, checkpoint, parameter_digests, run_script, train_args)
 from src.lr_schedule import learning_rates
 
 
@@ -148,15 +148,16 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged
     assert int(load(good)['epoch_num'].asnumpy()) == 5
 
 
-def test_mixed_precision_on_the_cpu_trains_without_nan(demo, tmp_path):
-    result = run_script(*train_args(demo, tmp_path, '--epoch_size', '1', '--amp_level', 'O2', '--log_interval', '5'))
+def test_mixed_precision_on_the_cpu_trains_without_nan(parallel_set, tmp_path):
+    result = run_script(*train_args(parallel_set, tmp_path, '--epoch_size', '1', '--amp_level', 'O2',
+                                    '--log_interval', '5'))
     assert result.returncode == 0, result.stderr
     assert 'amp_level_used' in result.stdout and '= O2' in result.stdout
     losses = [float(row['loss']) for row in read_csv(tmp_path / 'train_steps.csv')]
     assert losses and all(np.isfinite(losses))
 
 
-def test_two_msrun_workers_stay_identical_and_validate_every_image(two_worker_run, demo, tmp_path):
+def test_two_msrun_workers_stay_identical_and_validate_every_image(two_worker_run, parallel_set, tmp_path):
     output_dir, result = two_worker_run
     logs = {rank: (output_dir / 'logs' / f'worker_{rank}.log').read_text() for rank in (0, 1)}
     assert result.returncode == 0, result.stderr + logs[0][-2000:] + logs[1][-2000:]
@@ -165,10 +166,10 @@ def test_two_msrun_workers_stay_identical_and_validate_every_image(two_worker_ru
     assert 'epoch 1/1 done' in logs[0] and 'epoch 1/1 done' not in logs[1]  # only rank 0 reports
     # The console shows rank 0's own output, without MindSpore's log records.
     assert 'epoch 1/1 done' in result.stdout and '[WARNING]' not in result.stdout + result.stderr
-    steps = TRAIN_PER_CLASS * 10 // 2 // DATA_PARALLEL_BATCH
+    steps = PARALLEL_TRAIN_PER_CLASS * 10 // 2 // DATA_PARALLEL_BATCH
     ckpt = checkpoint(output_dir, 1).with_name(f'train_resnet50_bam_imagenet-1_{steps}.ckpt')
     top1 = float(read_csv(output_dir / 'epochs.csv')[0]['top1'])
-    single = run_script('eval.py', '--checkpoint_path', str(ckpt), '--val_data_path', str(demo / 'val'),
+    single = run_script('eval.py', '--checkpoint_path', str(ckpt), '--val_data_path', str(parallel_set / 'val'),
                         '--output_dir', str(tmp_path / 'eval'), *SMALL_NET)
     assert single.returncode == 0, single.stderr
     assert float(read_csv(tmp_path / 'eval' / 'eval_results.csv')[0]['top1']) == pytest.approx(top1)
