@@ -182,30 +182,33 @@ class ResNet50BAM(nn.Cell):
         self.bam1 = BAM(base_width * EXPANSION, fusion)
         self.bam2 = BAM(base_width * 2 * EXPANSION, fusion)
         self.bam3 = BAM(base_width * 4 * EXPANSION, fusion)
+        # The order of the network, written once: construct and spatial_attention_maps both follow it.
+        self.attended_stages = ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3))
         self.fc = nn.Dense(channels, num_classes, weight_init=HeNormal(mode='fan_in', nonlinearity='relu'),
                            bias_init='zeros')
 
-    def stem(self, x):
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+    def attended_features(self, x):
+        """(the features BAM3 gives stage 4, the feature maps F that BAM1, BAM2 and BAM3 refined): the stem,
+        then each of stages 1 to 3 followed by its BAM."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        bam_inputs = ()
+        for stage, bam in self.attended_stages:
+            x = stage(x)
+            bam_inputs += (x,)
+            x = bam(x)
+        return x, bam_inputs
 
     def construct(self, x):
-        x = self.bam1(self.layer1(self.stem(x)))
-        x = self.bam2(self.layer2(x))
-        x = self.bam3(self.layer3(x))
+        x, _ = self.attended_features(x)
         x = self.layer4(x)
         return self.fc(x.mean(axis=(2, 3)))
 
     def spatial_attention_maps(self, x):
         """Ms(F) of bam1, bam2 and bam3: each spatial gate's (N, 1, H/4, W/4), (N, 1, H/8, W/8) and
-        (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`.
-        Runs the stages up to bam3 in construct's order; for attention-map pictures, not for training."""
-        maps = []
-        x = self.stem(x)
-        for layer, bam in ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3)):
-            x = layer(x)
-            maps.append(bam.spatial_att(x))
-            x = bam(x)
-        return maps
+        (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`;
+        for attention-map pictures, not for training."""
+        _, bam_inputs = self.attended_features(x)
+        return [bam.spatial_att(features) for (_, bam), features in zip(self.attended_stages, bam_inputs)]
 
 
 def resnet50_bam(num_classes=1000, base_width=64, fusion='product', zero_init_residual=False):
