@@ -6,7 +6,7 @@ import mindspore as ms
 from mindspore import nn, ops
 from mindspore.train import Callback
 
-TOP_K = (1, 5)
+from src.metrics import TOP_K, count_correct
 
 
 class NonFiniteLogitsError(ValueError):
@@ -20,13 +20,6 @@ class _SumOverGroup(nn.Cell):
 
     def construct(self, counts):
         return self.all_reduce(counts)
-
-
-def count_correct(logits, labels):
-    """(top-1 hits, top-5 hits) of one batch; top-5 means top-k for fewer than five classes."""
-    ranked = np.argsort(-logits, axis=1)[:, :max(TOP_K)]
-    hits = ranked == labels[:, None]
-    return tuple(int(hits[:, :k].any(axis=1).sum()) for k in TOP_K)
 
 
 def evaluate(net, dataset, group_size=1):
