@@ -41,7 +41,7 @@ def _pytorch_default():
     return HeUniform(negative_slope=math.sqrt(5))
 
 
-def conv2d(in_channels, out_channels, kernel_size, stride=1, dilation=1, bias=False, weight_init=None):
+def conv2d(in_channels, out_channels, kernel_size, *, stride=1, dilation=1, bias=False, weight_init=None):
     """A convolution with the symmetric padding of PyTorch's `padding=dilation * (k // 2)`."""
     padding = dilation * (kernel_size // 2)
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
@@ -156,7 +156,7 @@ class Bottleneck(nn.Cell):
 class ResNet50BAM(nn.Cell):
     """Stem, four bottleneck stages with a BAM after each of the first three, global pool, classifier."""
 
-    def __init__(self, num_classes=1000, base_width=64, fusion='product', zero_init_residual=False):
+    def __init__(self, num_classes=1000, *, base_width=64, fusion='product', zero_init_residual=False):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f'num_classes must be at least 1, got {num_classes}')
@@ -174,7 +174,7 @@ class ResNet50BAM(nn.Cell):
         for index, depth in enumerate(STAGE_DEPTHS):
             width = base_width * 2 ** index
             stride = 1 if index == 0 else 2
-            blocks = [Bottleneck(channels, width, stride, zero_init_residual)]
+            blocks = [Bottleneck(channels, width, stride, zero_init_residual=zero_init_residual)]
             channels = width * EXPANSION
             blocks += [Bottleneck(channels, width, zero_init_residual=zero_init_residual) for _ in range(depth - 1)]
             stages.append(nn.SequentialCell(blocks))
@@ -211,7 +211,7 @@ class ResNet50BAM(nn.Cell):
         return [bam.spatial_att(features) for (_, bam), features in zip(self.attended_stages, bam_inputs)]
 
 
-def resnet50_bam(num_classes=1000, base_width=64, fusion='product', zero_init_residual=False):
+def resnet50_bam(num_classes=1000, *, base_width=64, fusion='product', zero_init_residual=False):
     """ResNet50-BAM. `fusion`: 'product' (official code, 77.2% top-1 port) or 'sum' (the paper's equation).
     `base_width` scales every stage (64 is the real model; smaller widths keep depth and structure).
     `zero_init_residual` starts every bottleneck's last BatchNorm scale at zero instead of the official one;

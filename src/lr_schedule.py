@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 
-def cosine_annealing_lr(lr_init, eta_min, steps_per_epoch, epochs, warmup_epochs=0, t_max_epochs=0):
+def cosine_annealing_lr(lr_init, *, eta_min, steps_per_epoch, epochs, warmup_epochs=0, t_max_epochs=0):
     """One learning rate for each step of the run (float32 array of epochs * steps_per_epoch).
     `t_max_epochs` is the cosine period after warm-up; 0 means the rest of the run."""
     total = epochs * steps_per_epoch

@@ -48,7 +48,7 @@ def test_progress_metrics_and_config_are_written(converged_run):
     output_dir, _ = converged_run
     steps = read_csv(output_dir / 'train_steps.csv')
     assert steps and set(steps[0]) == {'epoch', 'step', 'global_step', 'loss', 'lr', 'images_per_sec'}
-    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 6, warmup_epochs=1)
+    schedule = cosine_annealing_lr(0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH, epochs=6, warmup_epochs=1)
     for row in steps:
         assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
         assert np.isfinite(float(row['loss'])) and float(row['images_per_sec']) > 0
@@ -118,7 +118,7 @@ def test_resume_after_a_kill_continues_the_schedule(demo, tmp_path):
 
     result = run_script(*args, '--resume', str(checkpoint(tmp_path, 1)))
     assert result.returncode == 0, result.stderr
-    schedule = cosine_annealing_lr(0.05, 0.0, STEPS_PER_EPOCH, 3)
+    schedule = cosine_annealing_lr(0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH, epochs=3)
     assert f'resuming after epoch 1 (step {STEPS_PER_EPOCH}, lr {schedule[STEPS_PER_EPOCH]:.6f})' in result.stdout
     resumed = [row for row in read_csv(tmp_path / 'train_steps.csv')[len(steps_before):]]
     assert resumed[0]['epoch'] == '2' and int(resumed[0]['global_step']) == STEPS_PER_EPOCH + 5
@@ -182,7 +182,7 @@ def test_bad_input_fails_before_training(demo, tmp_path, extra, message):
 def test_resume_needs_a_training_checkpoint_of_the_same_run(converged_run, demo, tmp_path):
     from src.checkpoint import save_atomically
     from src.ResNet50_BAM import resnet50_bam
-    weights_only = save_atomically(resnet50_bam(10, 8), str(tmp_path / 'weights.ckpt'))
+    weights_only = save_atomically(resnet50_bam(10, base_width=8), str(tmp_path / 'weights.ckpt'))
     result = run_script(*train_args(demo, tmp_path, '--epoch_size', '2', '--resume', weights_only))
     assert result.returncode == 2 and 'holds no training state' in result.stderr
     output_dir, _ = converged_run
