@@ -187,19 +187,13 @@ class ResNet50BAM(nn.Cell):
         self.fc = nn.Dense(channels, num_classes, weight_init=HeNormal(mode='fan_in', nonlinearity='relu'),
                            bias_init='zeros')
 
-    def attended_features(self, x):
-        """(the features BAM3 gives stage 4, the feature maps F that BAM1, BAM2 and BAM3 refined): the stem,
-        then each of stages 1 to 3 followed by its BAM."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        bam_inputs = ()
-        for stage, bam in self.attended_stages:
-            x = stage(x)
-            bam_inputs += (x,)
-            x = bam(x)
-        return x, bam_inputs
+    def stem(self, x):
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
     def construct(self, x):
-        x, _ = self.attended_features(x)
+        x = self.stem(x)
+        for stage, bam in self.attended_stages:
+            x = bam(stage(x))
         x = self.layer4(x)
         return self.fc(x.mean(axis=(2, 3)))
 
@@ -207,8 +201,13 @@ class ResNet50BAM(nn.Cell):
         """Ms(F) of bam1, bam2 and bam3: each spatial gate's (N, 1, H/4, W/4), (N, 1, H/8, W/8) and
         (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`;
         for attention-map pictures, not for training."""
-        _, bam_inputs = self.attended_features(x)
-        return [bam.spatial_att(features) for (_, bam), features in zip(self.attended_stages, bam_inputs)]
+        maps = []
+        x = self.stem(x)
+        for stage, bam in self.attended_stages:
+            x = stage(x)
+            maps.append(bam.spatial_att(x))
+            x = bam(x)
+        return maps
 
 
 def resnet50_bam(num_classes=1000, *, base_width=64, fusion='product', zero_init_residual=False):
