@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, run_main
+from src.errors import UsageError, first_line, run_main
 from src.device import setup_device
 from src.inference import (list_images, logits, network_from_checkpoint, network_from_mindir, preprocess,
                            read_class_names, top_classes)
@@ -45,7 +45,7 @@ def load_classifier(cfg):
             return logits(graph_cell, images)
         except RuntimeError as error:
             raise UsageError(f'{path} does not take {cfg.image_height}x{cfg.image_width} images; pass the '
-                             f'--image_height/--image_width it was exported with ({str(error).splitlines()[0]})'
+                             f'--image_height/--image_width it was exported with ({first_line(error)})'
                              ) from error
     return classify
 

@@ -100,6 +100,7 @@ def main():
                                       epochs=cfg.epoch_size, steps_per_epoch=steps,
                                       best_path=os.path.join(cfg.output_dir, f'{prefix}_best.ckpt'))
     statistics_sync = BatchNormStatisticsSync(net, device.group_size) if device.group_size > 1 else None
+    # The monitor checks and times every step; EpochEnd does all the epoch-end work, the monitor's report last.
     callbacks = [monitor, EpochEnd(monitor, statistics_sync=statistics_sync, validator=validator,
                                    checkpoints=checkpoints)]
 

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from src.errors import UsageError, some
+from src.errors import UsageError, first_line, some
 from src.files import partial_path, written_atomically
 from src.mindspore_log import mindspore_log_kept
 
@@ -44,7 +44,7 @@ def read_checkpoint(path):
     try:
         return ms.load_checkpoint(path)
     except (ValueError, RuntimeError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UsageError(f'cannot read checkpoint {path}: truncated or not a MindSpore checkpoint ({reason})') from error
 
 

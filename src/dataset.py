@@ -224,5 +224,5 @@ def create_dataset(data_path, *, training, batch_size, image_height, image_width
 
     dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=training)
-    return DataSplit(dataset, steps, shard_images, len(samples), folder.class_names, unreadable,
-                     listing_digest(data_path, samples))
+    return DataSplit(dataset=dataset, steps_per_epoch=steps, shard_images=shard_images, total_images=len(samples),
+                     class_names=folder.class_names, unreadable=unreadable, listing=listing_digest(data_path, samples))

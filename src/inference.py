@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from src.dataset import EVAL_CROP_PCT, eval_transforms
-from src.errors import UsageError
+from src.errors import UsageError, first_line
 from src.files import read_json
 from src.image_folder import describe_unreadable, image_problem, split_readable
 from src.metrics import top_k
@@ -90,7 +90,7 @@ def network_from_mindir(path):
             graph = ms.load(path)
         sys.stderr.write(''.join(f'{line}\n' for line in messages))  # a file that loads keeps its warnings
     except (RuntimeError, ValueError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UsageError(f'cannot read {path}: not a MINDIR export, or truncated ({reason})') from error
     return ms.nn.GraphCell(graph)
 

@@ -19,7 +19,7 @@ EPOCHS, BATCH = 2, 8
 
 def short_run(demo, output_dir, monitor_first):
     """Train a tiny network for EPOCHS epochs on `demo`, validated and checkpointed every epoch, with the
-    monitor first or last in the callback list; returns the rows of epochs.csv."""
+    monitor first or last in the callback list; returns (the rows of epochs.csv, steps per epoch)."""
     ms.set_seed(1)
     common = dict(batch_size=BATCH, image_height=32, image_width=32)
     train_set = create_dataset(str(demo / 'train'), training=True, **common)
