@@ -31,13 +31,12 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.figure import Figure
 from PIL import Image
 
-from predict import list_images, preprocess, read_class_names, top_classes
 from src.config import parse_config
 from src.errors import UsageError, run_main
 from src.files import check_output_dir
 from src.dataset import IMAGENET_MEAN, IMAGENET_STD
 from src.device import setup_device
-from src.inference import logits, network_from_checkpoint
+from src.inference import list_images, logits, network_from_checkpoint, preprocess, read_class_names, top_classes
 
 ATTENTION_FOLDER = 'attention'
 BAMS = 3
@@ -139,7 +138,8 @@ def main():
     net = network_from_checkpoint(cfg, cfg.model_file)
     for start in range(0, len(images), cfg.batch_size):
         chunk = slice(start, start + cfg.batch_size)
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct, cfg.eval_resize)
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, crop_pct=cfg.crop_pct,
+                                     resize=cfg.eval_resize)
                           for path in images[chunk]])
         batch_maps = spatial_maps(net, batch)
         # The classes come from the network's own forward pass, as predict.py computes them.

@@ -97,11 +97,11 @@ def forward_flops(net, image_height, image_width):
         else:
             multiply_adds.append(output.size * cell.in_channels)
 
-    forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height, image_width)
+    forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height=image_height, image_width=image_width)
     return 2 * sum(multiply_adds)
 
 
-def forward_with_hooks(net, cell_types, hook, image_height, image_width):
+def forward_with_hooks(net, cell_types, hook, *, image_height, image_width):
     """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
     `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
     import mindspore as ms
@@ -163,7 +163,7 @@ def synthetic_batch(cfg):
     return ms.Tensor(images), ms.Tensor(labels)
 
 
-def model_figures(call, cfg, flops_per_image, bound_gflops, memory, reference=None):
+def model_figures(call, cfg, *, flops_per_image, bound_gflops, memory, reference=None):
     """Time `call` (one batch) and describe it: images/s, step times, first call, GFLOP/s, fraction of bound, and
     with a `reference` (one PyTorch step, timed between ours) its step times and our median over its median."""
     memory.start_phase()
@@ -269,7 +269,7 @@ def run_benchmark(cfg):
         bound = matmul_gflops()
         progress(f'  {bound:.0f} GFLOP/s')
 
-    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)
     flops_per_image = forward_flops(net, cfg.image_height, cfg.image_width)
     fast_convs = speed_up_cpu_convs(net, cfg)
     images, labels = synthetic_batch(cfg)
@@ -281,8 +281,9 @@ def run_benchmark(cfg):
     try:
         progress(f'inference, batch {cfg.batch_size}, {cfg.image_height}x{cfg.image_width}: first call, {runs}')
         net.set_train(False)
-        inference = model_figures(lambda: net(images).asnumpy(), cfg, flops_per_image, bound, memory,
-                                  pytorch and (lambda: pytorch.step('infer')))
+        inference = model_figures(lambda: net(images).asnumpy(), cfg, flops_per_image=flops_per_image,
+                                  bound_gflops=bound, memory=memory,
+                                  reference=pytorch and (lambda: pytorch.step('infer')))
         progress(f'  {inference["images_per_s"]:.2f} images/s, first call {inference["first_call_s"]:.1f} s')
 
         progress(f'training step, batch {cfg.batch_size}: first call, {runs}')
@@ -290,8 +291,8 @@ def run_benchmark(cfg):
         train_network = build_train_network(cfg, net, np.full(calls, cfg.lr_init, np.float32))
         train_network.set_train(True)
         training = model_figures(lambda: train_network(images, labels).asnumpy(), cfg,
-                                 TRAINING_FLOP_FACTOR * flops_per_image, bound, memory,
-                                 pytorch and (lambda: pytorch.step('train')))
+                                 flops_per_image=TRAINING_FLOP_FACTOR * flops_per_image, bound_gflops=bound,
+                                 memory=memory, reference=pytorch and (lambda: pytorch.step('train')))
     finally:
         if pytorch is not None:
             pytorch.close()
@@ -301,7 +302,8 @@ def run_benchmark(cfg):
     workers = resolve_num_workers(cfg.num_parallel_workers)
     progress(f'data pipeline, {workers} workers: {cfg.bench_pipeline_images} JPEGs, one warm-up and '
              f'{cfg.bench_steps} timed epochs')
-    pipeline_rate = pipeline_images_per_second(cfg.image_height, cfg.image_width, cfg.batch_size, workers,
+    pipeline_rate = pipeline_images_per_second(image_height=cfg.image_height, image_width=cfg.image_width,
+                                               batch_size=cfg.batch_size, num_parallel_workers=workers,
                                                training=True, images=cfg.bench_pipeline_images, runs=cfg.bench_steps)
     progress(f'  {pipeline_rate:.0f} images/s')
 

@@ -35,10 +35,12 @@ def main():
     from src.evaluation import NonFiniteLogitsError, evaluate
     from src.ResNet50_BAM import resnet50_bam
 
-    val_set = create_dataset(cfg.val_data_path, False, cfg.batch_size, cfg.image_height, cfg.image_width,
-                             cfg.num_parallel_workers, device.group_size, device.rank, cfg.num_classes,
-                             crop_pct=cfg.crop_pct, eval_resize=cfg.eval_resize)
-    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion)
+    val_set = create_dataset(cfg.val_data_path, training=False, batch_size=cfg.batch_size,
+                             image_height=cfg.image_height, image_width=cfg.image_width,
+                             num_parallel_workers=cfg.num_parallel_workers, num_shards=device.group_size,
+                             shard_id=device.rank, num_classes=cfg.num_classes, crop_pct=cfg.crop_pct,
+                             eval_resize=cfg.eval_resize)
+    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)
     speed_up_cpu_convs(net, cfg)
     rows = []
     for path in checkpoints:

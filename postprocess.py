@@ -16,10 +16,10 @@ import numpy as np
 # The parser of every entry point: errors on one line with exit status 2.
 from src.errors import OneLineParser, UsageError, run_main, some
 from src.files import read_json
+from src.metrics import count_correct
 
 RESULT_SUFFIX = '_0.bin'
 FLOAT32_BYTES = 4
-TOP_K = (1, 5)
 
 
 def read_labels(path):
@@ -76,9 +76,7 @@ def accuracy(results, labels, label_path):
         raise UsageError(f'{len(non_finite)} of {len(stems)} result files hold NaN or infinite logits, which are not '
                          f'answers: {some(stem + RESULT_SUFFIX for stem in non_finite)}; the model or its weights '
                          f'are damaged')
-    ranked = np.argsort(-logits, axis=1, kind='stable')[:, :max(TOP_K)]
-    hits = ranked == targets[:, None]
-    top1, top5 = (float(hits[:, :k].any(axis=1).mean()) for k in TOP_K)
+    top1, top5 = (hits / len(stems) for hits in count_correct(logits, targets))
     return len(stems), top1, top5
 
 

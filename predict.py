@@ -19,56 +19,12 @@ import os
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, run_main
-from src.files import read_json
-from src.dataset import eval_transforms
+from src.errors import UsageError, first_line, run_main
 from src.device import setup_device
-from src.image_folder import describe_unreadable, image_problem, split_readable
-from src.inference import logits, network_from_checkpoint, network_from_mindir
+from src.inference import (list_images, logits, network_from_checkpoint, network_from_mindir, preprocess,
+                           read_class_names, top_classes)
 
-TOP_K = 5
 MODEL_KINDS = ('.ckpt', '.mindir')
-
-
-def read_class_names(path):
-    """Class names by index from --class_names, or None when it is not given."""
-    if not path:
-        return None
-    mapping = read_json(path, '--class_names')
-    # Training indexes classes by sorted folder name, so a folder -> name mapping gives names by index.
-    names = [mapping[folder] for folder in sorted(mapping)] if isinstance(mapping, dict) else mapping
-    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
-        raise UsageError(f'--class_names {path} must hold {{class folder: name}} or a list of names, all strings')
-    return names
-
-
-def list_images(path):
-    """(image paths to classify, what to print for each): the file itself, or a folder's visible files
-    (recursively, sorted) named relative to it. Files that cannot be decoded are skipped with a report."""
-    if os.path.isfile(path):
-        problem = image_problem(path)
-        if problem:
-            raise UsageError(f'--image_path {path} cannot be classified: {problem}')
-        return [path], [path]
-    if not os.path.isdir(path):
-        raise UsageError(f'--image_path {path} does not exist')
-    files = sorted(os.path.join(root, name) for root, folders, names in os.walk(path)
-                   for name in names if not name.startswith('.'))
-    readable, unreadable = split_readable([(file, None) for file in files])
-    if unreadable:
-        print(describe_unreadable(unreadable, len(files), path))
-    if not readable:
-        raise UsageError(f'--image_path {path} holds no images MindSpore can decode')
-    images = [file for file, _ in readable]
-    return images, [os.path.relpath(image, path) for image in images]
-
-
-def preprocess(path, height, width, crop_pct, resize='opencv'):
-    """The (3, H, W) float32 input of one image, as evaluation makes it."""
-    image = np.fromfile(path, dtype=np.uint8)
-    for transform in eval_transforms(height, width, crop_pct, resize):
-        image = transform(image)
-    return image
 
 
 def load_classifier(cfg):
@@ -89,18 +45,9 @@ def load_classifier(cfg):
             return logits(graph_cell, images)
         except RuntimeError as error:
             raise UsageError(f'{path} does not take {cfg.image_height}x{cfg.image_width} images; pass the '
-                             f'--image_height/--image_width it was exported with ({str(error).splitlines()[0]})'
+                             f'--image_height/--image_width it was exported with ({first_line(error)})'
                              ) from error
     return classify
-
-
-def top_classes(row, class_names):
-    """'name probability, ...' for the TOP_K most probable classes of one row of logits."""
-    probabilities = np.exp(row - row.max())
-    probabilities /= probabilities.sum()
-    best = np.argsort(-probabilities, kind='stable')[:TOP_K]
-    label = (lambda index: class_names[index]) if class_names else (lambda index: f'class {index}')
-    return ', '.join(f'{label(index)} {probabilities[index]:.3f}' for index in best)
 
 
 def main():
@@ -112,7 +59,8 @@ def main():
     setup_device(cfg)
     classify = load_classifier(cfg)
     for start in range(0, len(images), cfg.batch_size):
-        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, cfg.crop_pct, cfg.eval_resize)
+        batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, crop_pct=cfg.crop_pct,
+                                     resize=cfg.eval_resize)
                           for path in images[start:start + cfg.batch_size]])
         batch_logits = classify(batch)
         if class_names and len(class_names) != batch_logits.shape[1]:

@@ -40,30 +40,30 @@ def main():
 
     import mindspore as ms
     from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
-                                parameter_digest, restore_training_state, save_atomically,
-                                training_state)
+                                parameter_digest, restore_training_state)
     from src.dataset import create_dataset
-    from src.evaluation import NonFiniteLogitsError, ValidationCallback
+    from src.evaluation import NonFiniteLogitsError, Validator
     from src.lr_schedule import learning_rates as schedule
     from src.my_lossmonitor import LossMonitor, NonFiniteLossError
     from src.plots import draw_after_training
     from src.cpu_fast_conv import speed_up_cpu_convs
     from src.ResNet50_BAM import resnet50_bam
-    from src.training import BatchNormStatisticsSync, amp_level, build_train_network, train_classifier_only
+    from src.training import BatchNormStatisticsSync, EpochEnd, amp_level, build_train_network, train_classifier_only
 
-    image_size = (cfg.image_height, cfg.image_width)
-    train_set = create_dataset(cfg.data_path, True, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                               device.group_size, device.rank, cfg.num_classes, cfg.seed, cfg.crop_min_scale,
-                               cfg.color_jitter)
-    val_set = (create_dataset(cfg.val_data_path, False, cfg.batch_size, *image_size, cfg.num_parallel_workers,
-                              device.group_size, device.rank, cfg.num_classes, crop_pct=cfg.crop_pct,
-                              eval_resize=cfg.eval_resize)
+    both_sets = dict(batch_size=cfg.batch_size, image_height=cfg.image_height, image_width=cfg.image_width,
+                     num_parallel_workers=cfg.num_parallel_workers, num_shards=device.group_size, shard_id=device.rank,
+                     num_classes=cfg.num_classes)
+    train_set = create_dataset(cfg.data_path, training=True, seed=cfg.seed, crop_min_scale=cfg.crop_min_scale,
+                               color_jitter=cfg.color_jitter, **both_sets)
+    val_set = (create_dataset(cfg.val_data_path, training=False, crop_pct=cfg.crop_pct, eval_resize=cfg.eval_resize,
+                              **both_sets)
                if cfg.run_eval else None)
     if device.group_size > 1:
         check_same_data(device, {'train set (--data_path)': train_set, 'val set (--val_data_path)': val_set})
     steps = train_set.steps_per_epoch
 
-    net = resnet50_bam(cfg.num_classes, cfg.base_width, cfg.bam_fusion, cfg.zero_init_residual)
+    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion,
+                       zero_init_residual=cfg.zero_init_residual)
     speed_up_cpu_convs(net, cfg)
     if cfg.pre_trained:
         their_classes = load_pretrained(net, cfg.checkpoint_path, cfg.reset_classifier)
@@ -84,25 +84,24 @@ def main():
             raise UsageError(f'--resume {cfg.resume} finished epoch {start_epoch} of a run of --epoch_size '
                              f'{cfg.epoch_size}: nothing left to train; raise --epoch_size')
 
-    prefix = checkpoint_prefix(cfg.name)
-    best_path = os.path.join(cfg.output_dir, f'{prefix}_best.ckpt')
-    monitor = LossMonitor(learning_rates, steps, cfg.epoch_size, cfg.batch_size * device.group_size,
-                          cfg.log_interval, start_epoch, metrics_dir=cfg.output_dir, report=device.is_main)
-    callbacks = [BatchNormStatisticsSync(net, device.group_size)] if device.group_size > 1 else []
-    if val_set:
-        def save_best(epoch):
-            if device.is_main:
-                save_atomically(train_network, best_path, training_state(epoch, steps, validator.best_top1))
-        validator = ValidationCallback(net, val_set.dataset, device.group_size, cfg.eval_interval,
-                                       cfg.epoch_size, monitor, save_best, best_top1)
-        callbacks.append(validator)
+    monitor = LossMonitor(learning_rates, steps_per_epoch=steps, epochs=cfg.epoch_size,
+                          images_per_step=cfg.batch_size * device.group_size, log_interval=cfg.log_interval,
+                          start_epoch=start_epoch, metrics_dir=cfg.output_dir, report=device.is_main)
+    validator = (Validator(net, val_set.dataset, group_size=device.group_size, interval=cfg.eval_interval,
+                           epochs=cfg.epoch_size, best_top1=best_top1) if val_set else None)
+    checkpoints = None
     if device.is_main:
         remove_partial_files(checkpoint_dir)
         remove_partial_files(cfg.output_dir)
-        callbacks.append(CheckpointSaver(train_network, checkpoint_dir, prefix, cfg.save_checkpoint_epochs,
-                                         cfg.keep_checkpoint_max, cfg.epoch_size, steps,
-                                         best_top1=lambda: validator.best_top1 if val_set else 0.0))
-    callbacks.append(monitor)
+        prefix = checkpoint_prefix(cfg.name)
+        checkpoints = CheckpointSaver(train_network, directory=checkpoint_dir, prefix=prefix,
+                                      every_epochs=cfg.save_checkpoint_epochs, keep_max=cfg.keep_checkpoint_max,
+                                      epochs=cfg.epoch_size, steps_per_epoch=steps,
+                                      best_path=os.path.join(cfg.output_dir, f'{prefix}_best.ckpt'))
+    statistics_sync = BatchNormStatisticsSync(net, device.group_size) if device.group_size > 1 else None
+    # The monitor checks and times every step; EpochEnd does all the epoch-end work, the monitor's report last.
+    callbacks = [monitor, EpochEnd(monitor, statistics_sync=statistics_sync, validator=validator,
+                                   checkpoints=checkpoints)]
 
     if device.is_main:
         settings = command_settings(cfg)

@@ -40,7 +40,7 @@ def conv_shapes(net, image_size):
         shapes[(tuple(inputs[0].shape[1:]), cell.out_channels, tuple(cell.kernel_size), tuple(cell.stride[-2:]),
                 tuple(cell.dilation[-2:]), cell.pad_mode, cell.padding, cell.has_bias)] += 1
 
-    forward_with_hooks(net, nn.Conv2d, record, image_size, image_size)
+    forward_with_hooks(net, nn.Conv2d, record, image_height=image_size, image_width=image_size)
     return shapes
 
 

@@ -66,14 +66,14 @@ def _timed_epochs(batches_of_epoch, runs):
     return timings
 
 
-def pipeline_images_per_second(image_height=IMAGE_SIZE, image_width=IMAGE_SIZE, batch_size=BATCH_SIZE,
+def pipeline_images_per_second(*, image_height=IMAGE_SIZE, image_width=IMAGE_SIZE, batch_size=BATCH_SIZE,
                                num_parallel_workers=0, training=True, data_path=None, images=IMAGES, runs=RUNS):
     """Median images/s of src.dataset's pipeline (one shard) over `data_path`, or over `images` ImageNet-sized
     JPEGs made for the purpose when data_path is None. Batches are read as numpy arrays, as a trainer gets them."""
     with tempfile.TemporaryDirectory(prefix='bench-data-') as scratch:
         folder = data_path or write_benchmark_images(scratch, images)
-        dataset = create_dataset(folder, training, batch_size, image_height, image_width,
-                                 num_parallel_workers).dataset
+        dataset = create_dataset(folder, training=training, batch_size=batch_size, image_height=image_height,
+                                 image_width=image_width, num_parallel_workers=num_parallel_workers).dataset
         # A fresh iterator per epoch: one iterator over several epochs computes the next epoch ahead, into
         # its queues, while the timer is stopped.
         return _median_rate(_timed_epochs(
@@ -142,7 +142,7 @@ def _pillow_task(task):
     return image, label
 
 
-def pillow_images_per_second(data_path, training, image_height, image_width, batch_size, workers, runs=RUNS):
+def pillow_images_per_second(data_path, *, training, image_height, image_width, batch_size, workers, runs=RUNS):
     """Median images/s of the baseline: the images in file order, transformed by `workers` threads (one: in
     this thread; Pillow and numpy release the GIL while they decode and compute), stacked into float32
     (B, 3, H, W) batches."""
@@ -166,7 +166,7 @@ def pillow_images_per_second(data_path, training, image_height, image_width, bat
             pool.terminate()
 
 
-def run_benchmark(images, runs, worker_counts, image_size, batch_size):
+def run_benchmark(*, images, runs, worker_counts, image_size, batch_size):
     """{'rows': [...], ...}: every (transform, workers, implementation) median images/s, on one set of files."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix='bench-data-') as folder:
@@ -175,10 +175,10 @@ def run_benchmark(images, runs, worker_counts, image_size, batch_size):
         rows = []
         for training in (True, False):
             for workers in worker_counts:
-                mindspore_rate = pipeline_images_per_second(image_size, image_size, batch_size, workers, training,
-                                                            folder, runs=runs)
-                pillow_rate = pillow_images_per_second(folder, training, image_size, image_size, batch_size,
-                                                       workers, runs)
+                both = dict(image_height=image_size, image_width=image_size, batch_size=batch_size,
+                            training=training, runs=runs)
+                mindspore_rate = pipeline_images_per_second(num_parallel_workers=workers, data_path=folder, **both)
+                pillow_rate = pillow_images_per_second(folder, workers=workers, **both)
                 rows.append({'transform': 'train' if training else 'eval', 'workers': workers,
                              'mindspore_images_per_s': round(mindspore_rate, 1),
                              'pillow_images_per_s': round(pillow_rate, 1),
@@ -212,7 +212,8 @@ def main():
     parser.add_argument('--batch_size', type=int, default=BATCH_SIZE, help='images per batch')
     parser.add_argument('--output', default='output/benchmark_data_pipeline.json', help='JSON result file')
     args = parser.parse_args()
-    result = run_benchmark(args.images, args.runs, args.workers, args.image_size, args.batch_size)
+    result = run_benchmark(images=args.images, runs=args.runs, worker_counts=args.workers,
+                           image_size=args.image_size, batch_size=args.batch_size)
     print(format_table(result))
     write_json(args.output, result)
     print(f'wrote {args.output}', file=sys.stderr)

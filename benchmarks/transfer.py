@@ -44,7 +44,7 @@ def run(command, log_path):
     return time.time() - started
 
 
-def make_demo_set(folder, classes, per_class, val_per_class, seed):
+def make_demo_set(folder, *, classes, per_class, val_per_class, seed):
     if not os.path.isdir(os.path.join(folder, 'train')):
         run(['-m', 'src.demo_data', '--output_dir', folder, '--classes', classes, '--train_per_class', str(per_class),
              '--val_per_class', str(val_per_class), '--seed', str(seed)], os.path.join(folder, 'build.log'))
@@ -80,10 +80,10 @@ def main():
     args = parser.parse_args()
     root = os.path.abspath(args.output_dir)
 
-    source = make_demo_set(os.path.join(root, 'source_data'), SOURCE_CLASSES, args.source_per_class,
-                           args.val_per_class, seed=1)
-    target = make_demo_set(os.path.join(root, 'target_data'), TARGET_CLASSES, args.target_per_class,
-                           args.val_per_class, seed=2)
+    source = make_demo_set(os.path.join(root, 'source_data'), classes=SOURCE_CLASSES,
+                           per_class=args.source_per_class, val_per_class=args.val_per_class, seed=1)
+    target = make_demo_set(os.path.join(root, 'target_data'), classes=TARGET_CLASSES,
+                           per_class=args.target_per_class, val_per_class=args.val_per_class, seed=2)
     source_dir = os.path.join(root, 'source')
     results = {'source': train('source checkpoint', source, source_dir, args, '--epoch_size', str(args.source_epochs),
                                '--lr_init', '0.02', '--warmup_epochs', '1', '--batch_size', '64')}

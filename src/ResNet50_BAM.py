@@ -41,7 +41,7 @@ def _pytorch_default():
     return HeUniform(negative_slope=math.sqrt(5))
 
 
-def conv2d(in_channels, out_channels, kernel_size, stride=1, dilation=1, bias=False, weight_init=None):
+def conv2d(in_channels, out_channels, kernel_size, *, stride=1, dilation=1, bias=False, weight_init=None):
     """A convolution with the symmetric padding of PyTorch's `padding=dilation * (k // 2)`."""
     padding = dilation * (kernel_size // 2)
     return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
@@ -156,7 +156,7 @@ class Bottleneck(nn.Cell):
 class ResNet50BAM(nn.Cell):
     """Stem, four bottleneck stages with a BAM after each of the first three, global pool, classifier."""
 
-    def __init__(self, num_classes=1000, base_width=64, fusion='product', zero_init_residual=False):
+    def __init__(self, num_classes=1000, *, base_width=64, fusion='product', zero_init_residual=False):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f'num_classes must be at least 1, got {num_classes}')
@@ -174,7 +174,7 @@ class ResNet50BAM(nn.Cell):
         for index, depth in enumerate(STAGE_DEPTHS):
             width = base_width * 2 ** index
             stride = 1 if index == 0 else 2
-            blocks = [Bottleneck(channels, width, stride, zero_init_residual)]
+            blocks = [Bottleneck(channels, width, stride, zero_init_residual=zero_init_residual)]
             channels = width * EXPANSION
             blocks += [Bottleneck(channels, width, zero_init_residual=zero_init_residual) for _ in range(depth - 1)]
             stages.append(nn.SequentialCell(blocks))
@@ -182,6 +182,8 @@ class ResNet50BAM(nn.Cell):
         self.bam1 = BAM(base_width * EXPANSION, fusion)
         self.bam2 = BAM(base_width * 2 * EXPANSION, fusion)
         self.bam3 = BAM(base_width * 4 * EXPANSION, fusion)
+        # The order of the network, written once: construct and spatial_attention_maps both follow it.
+        self.attended_stages = ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3))
         self.fc = nn.Dense(channels, num_classes, weight_init=HeNormal(mode='fan_in', nonlinearity='relu'),
                            bias_init='zeros')
 
@@ -189,26 +191,26 @@ class ResNet50BAM(nn.Cell):
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
     def construct(self, x):
-        x = self.bam1(self.layer1(self.stem(x)))
-        x = self.bam2(self.layer2(x))
-        x = self.bam3(self.layer3(x))
+        x = self.stem(x)
+        for stage, bam in self.attended_stages:
+            x = bam(stage(x))
         x = self.layer4(x)
         return self.fc(x.mean(axis=(2, 3)))
 
     def spatial_attention_maps(self, x):
         """Ms(F) of bam1, bam2 and bam3: each spatial gate's (N, 1, H/4, W/4), (N, 1, H/8, W/8) and
-        (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`.
-        Runs the stages up to bam3 in construct's order; for attention-map pictures, not for training."""
+        (N, 1, H/16, W/16) output before fusion and sigmoid, on the features that BAM gets in `construct`;
+        for attention-map pictures, not for training."""
         maps = []
         x = self.stem(x)
-        for layer, bam in ((self.layer1, self.bam1), (self.layer2, self.bam2), (self.layer3, self.bam3)):
-            x = layer(x)
+        for stage, bam in self.attended_stages:
+            x = stage(x)
             maps.append(bam.spatial_att(x))
             x = bam(x)
         return maps
 
 
-def resnet50_bam(num_classes=1000, base_width=64, fusion='product', zero_init_residual=False):
+def resnet50_bam(num_classes=1000, *, base_width=64, fusion='product', zero_init_residual=False):
     """ResNet50-BAM. `fusion`: 'product' (official code, 77.2% top-1 port) or 'sum' (the paper's equation).
     `base_width` scales every stage (64 is the real model; smaller widths keep depth and structure).
     `zero_init_residual` starts every bottleneck's last BatchNorm scale at zero instead of the official one;

@@ -5,9 +5,8 @@ import os
 import re
 
 import numpy as np
-from mindspore.train import Callback
 
-from src.errors import UsageError, some
+from src.errors import UsageError, first_line, some
 from src.files import partial_path, written_atomically
 from src.mindspore_log import mindspore_log_kept
 
@@ -45,7 +44,7 @@ def read_checkpoint(path):
     try:
         return ms.load_checkpoint(path)
     except (ValueError, RuntimeError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise UsageError(f'cannot read checkpoint {path}: truncated or not a MindSpore checkpoint ({reason})') from error
 
 
@@ -141,13 +140,14 @@ def training_state(epoch, steps_per_epoch, best_top1):
     return {'epoch_num': epoch, 'step_num': epoch * steps_per_epoch, 'best_top1': float(best_top1)}
 
 
-class CheckpointSaver(Callback):
-    """Save the whole training cell (weights, optimizer momentum, step counter, loss scale) with the epoch every
-    `every_epochs` epochs and after the last one; keep the newest `keep_max` files of this prefix."""
+class CheckpointSaver:
+    """The checkpoints of a training run, each the whole training cell (weights, optimizer momentum, step counter,
+    loss scale) with the training state a resumed run needs: one every `every_epochs` epochs and after the last of
+    `epochs` in `directory`, keeping the newest `keep_max` of this prefix; and `best_path`, replaced whenever
+    validation improves."""
 
-    def __init__(self, train_network, directory, prefix, every_epochs, keep_max, epochs, steps_per_epoch,
-                 best_top1=lambda: 0.0):
-        super().__init__()
+    def __init__(self, train_network, *, directory, prefix, every_epochs, keep_max, epochs, steps_per_epoch,
+                 best_path):
         self.train_network = train_network
         self.directory = directory
         self.prefix = prefix
@@ -155,14 +155,16 @@ class CheckpointSaver(Callback):
         self.keep_max = keep_max
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
-        self.best_top1 = best_top1
+        self.best_path = best_path
 
-    def on_train_epoch_end(self, run_context):
-        epoch = run_context.original_args().cur_epoch_num
+    def save_best(self, epoch, best_top1):
+        save_atomically(self.train_network, self.best_path, training_state(epoch, self.steps_per_epoch, best_top1))
+
+    def save_if_due(self, epoch, best_top1):
         if epoch % self.every_epochs and epoch != self.epochs:
             return
         path = os.path.join(self.directory, f'{self.prefix}-{epoch}_{self.steps_per_epoch}{CHECKPOINT_SUFFIX}')
-        save_atomically(self.train_network, path, training_state(epoch, self.steps_per_epoch, self.best_top1()))
+        save_atomically(self.train_network, path, training_state(epoch, self.steps_per_epoch, best_top1))
         ours = [name for name in os.listdir(self.directory)
                 if name.startswith(f'{self.prefix}-') and name.endswith(CHECKPOINT_SUFFIX)]
         for name in sorted(ours, key=_natural_key)[:-self.keep_max]:

@@ -51,7 +51,7 @@ def padding_of(conv):
     return (padding,) * 4 if isinstance(padding, int) else tuple(padding)
 
 
-def output_size(size, kernel, stride, dilation, before, after):
+def output_size(size, kernel, *, stride, dilation, before, after):
     return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -65,8 +65,8 @@ def fast_path(input_shape, weight_shape, stride, dilation, padding):
     if (kernel_h, kernel_w) == (1, 1) and not any(padding):
         return POINTWISE if height * width <= FAST_PATHS['pointwise_input'] else CONVOLUTION
     top, bottom, left, right = padding
-    out_pixels = (output_size(height, kernel_h, stride[-2], dilation[-2], top, bottom)
-                  * output_size(width, kernel_w, stride[-1], dilation[-1], left, right))
+    out_pixels = (output_size(height, kernel_h, stride=stride[-2], dilation=dilation[-2], before=top, after=bottom)
+                  * output_size(width, kernel_w, stride=stride[-1], dilation=dilation[-1], before=left, after=right))
     if height * width <= FAST_PATHS['unrolled_input'] and out_pixels <= FAST_PATHS['unrolled_output']:
         return UNROLLED
     return CONVOLUTION
@@ -82,8 +82,8 @@ def tap_table(input_shape, weight_shape, stride, dilation, padding):
     stride_h, stride_w = stride[-2:]
     dilation_h, dilation_w = dilation[-2:]
     top, bottom, left, right = padding
-    out_h = output_size(height, kernel_h, stride_h, dilation_h, top, bottom)
-    out_w = output_size(width, kernel_w, stride_w, dilation_w, left, right)
+    out_h = output_size(height, kernel_h, stride=stride_h, dilation=dilation_h, before=top, after=bottom)
+    out_w = output_size(width, kernel_w, stride=stride_w, dilation=dilation_w, before=left, after=right)
     table = np.zeros((out_h, out_w, height, width, kernel_h, kernel_w), np.float32)
     for i, j, a, b in np.ndindex(out_h, out_w, kernel_h, kernel_w):
         y, x = i * stride_h - top + a * dilation_h, j * stride_w - left + b * dilation_w

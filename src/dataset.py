@@ -12,10 +12,10 @@ Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the sam
             torchvision's Resize(256) + CenterCrop(224) do for the authors' evaluation: the same pixels.
 
 API
-- create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
+- create_dataset(data_path, *, training, batch_size, image_height, image_width, num_parallel_workers=0,
   num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=0.08, color_jitter=0.4,
-  crop_pct=0.875, eval_resize='opencv') -> DataSplit: the batched dataset of this shard, its steps per epoch, its image count,
-  the image count of the whole set, the class names and the files skipped as unreadable.
+  crop_pct=0.875, eval_resize='opencv') -> DataSplit: the batched dataset of this shard, its steps per epoch, its
+  image count, the image count of the whole set, the class names and the files skipped as unreadable.
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair (or of a train set alone), to run before any work starts.
 - eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
@@ -182,7 +182,7 @@ def check_train_val(train_path, val_path, num_classes=None):
     return train.class_names
 
 
-def create_dataset(data_path, training, batch_size, image_height, image_width, num_parallel_workers=0,
+def create_dataset(data_path, *, training, batch_size, image_height, image_width, num_parallel_workers=0,
                    num_shards=1, shard_id=0, num_classes=None, seed=1, crop_min_scale=CROP_SCALE[0],
                    color_jitter=COLOR_JITTER, crop_pct=EVAL_CROP_PCT, eval_resize='opencv'):
     """The pipeline over one image folder for shard `shard_id` of `num_shards` (see the module docstring).
@@ -224,5 +224,5 @@ def create_dataset(data_path, training, batch_size, image_height, image_width, n
 
     dataset = source.map(transforms, input_columns='image', num_parallel_workers=workers)
     dataset = dataset.batch(batch_size, drop_remainder=training)
-    return DataSplit(dataset, steps, shard_images, len(samples), folder.class_names, unreadable,
-                     listing_digest(data_path, samples))
+    return DataSplit(dataset=dataset, steps_per_epoch=steps, shard_images=shard_images, total_images=len(samples),
+                     class_names=folder.class_names, unreadable=unreadable, listing=listing_digest(data_path, samples))

@@ -102,7 +102,7 @@ def _write(path, data):
         handle.write(data)
 
 
-def _write_split(images, labels, indices, folder, name_of, size, classes, flat_folder=None):
+def _write_split(images, labels, indices, *, folder, name_of, size, classes, flat_folder=None):
     for label in classes:
         os.makedirs(os.path.join(folder, class_folder(label)))
     for index in indices:
@@ -120,7 +120,7 @@ def _write_json(path, content):
         handle.write('\n')
 
 
-def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS,
+def build_demo_data(output_dir, *, train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS,
                     image_size=IMAGE_SIZE, seed=SEED, overwrite=False, source_dir=FASHION_MNIST_DIR,
                     classes=ALL_CLASSES):
     """Write the demo set (see the module docstring) into output_dir; returns {part: path}.
@@ -145,10 +145,12 @@ def build_demo_data(output_dir, train_per_class=TRAIN_PER_CLASS, val_per_class=V
     try:
         stage = {part: os.path.join(staging, part) for part in PARTS}
         os.makedirs(stage['val_flat'])
-        _write_split(train_images, train_labels, train_indices, stage['train'],
-                     lambda index, label: f'{class_folder(label)}_{index}.JPEG', image_size, classes)
-        _write_split(val_images, val_labels, val_indices, stage['val'],
-                     lambda index, label: f'val_{index:05d}.JPEG', image_size, classes, flat_folder=stage['val_flat'])
+        _write_split(train_images, train_labels, train_indices, folder=stage['train'],
+                     name_of=lambda index, label: f'{class_folder(label)}_{index}.JPEG', size=image_size,
+                     classes=classes)
+        _write_split(val_images, val_labels, val_indices, folder=stage['val'],
+                     name_of=lambda index, label: f'val_{index:05d}.JPEG', size=image_size, classes=classes,
+                     flat_folder=stage['val_flat'])
         _write_json(stage['val_label.json'], labelled_images(stage['val']).labels)
         _write_json(stage['class_names.json'],
                     {class_folder(label): CLASS_NAMES[label] for label in classes})
@@ -209,8 +211,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    parts = build_demo_data(args.output_dir, args.train_per_class, args.val_per_class, args.image_size, args.seed,
-                            args.overwrite, classes=args.classes)
+    parts = build_demo_data(args.output_dir, train_per_class=args.train_per_class,
+                            val_per_class=args.val_per_class, image_size=args.image_size, seed=args.seed,
+                            overwrite=args.overwrite, classes=args.classes)
     classes = len(args.classes)
     print(f'wrote {classes * args.train_per_class} train and {classes * args.val_per_class} val images of '
           f'{classes} classes ({args.image_size}x{args.image_size} JPEG) to {args.output_dir}: '

@@ -14,7 +14,7 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from src.errors import UsageError
+from src.errors import UsageError, first_line
 
 # MindSpore's bundled oneDNN runs 3x3 convolutions through a reference kernel on AVX-512 CPUs, about
 # 100x slower than its AVX2 JIT kernels, under every AVX-512 cap (AVX512_CORE, _VNNI, _BF16, AVX10_1_512).
@@ -166,7 +166,7 @@ def _join_data_parallel_group(target):
     try:
         init()
     except RuntimeError as error:
-        reason = str(error).strip().splitlines()[0]
+        reason = first_line(error)
         if 'MS_ROLE' not in os.environ:
             raise UsageError(f'--run_distribute needs a launcher (msrun, mpirun or a rank table) to start every '
                              f'worker: {reason}') from error

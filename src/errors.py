@@ -44,6 +44,13 @@ def run_main(main):
         sys.exit(130)
 
 
+def first_line(error):
+    """What a one-line report quotes of an exception: the first line of its message (MindSpore's run to many),
+    or the exception's type when the message is empty."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def some(names, limit=LISTED, separator=', '):
     """The first `limit` of `names` for a one-line message: 'a, b, c and 4 more'."""
     names = list(names)

@@ -4,9 +4,8 @@ import numpy as np
 
 import mindspore as ms
 from mindspore import nn, ops
-from mindspore.train import Callback
 
-TOP_K = (1, 5)
+from src.metrics import TOP_K, count_correct
 
 
 class NonFiniteLogitsError(ValueError):
@@ -20,13 +19,6 @@ class _SumOverGroup(nn.Cell):
 
     def construct(self, counts):
         return self.all_reduce(counts)
-
-
-def count_correct(logits, labels):
-    """(top-1 hits, top-5 hits) of one batch; top-5 means top-k for fewer than five classes."""
-    ranked = np.argsort(-logits, axis=1)[:, :max(TOP_K)]
-    hits = ranked == labels[:, None]
-    return tuple(int(hits[:, :k].any(axis=1).sum()) for k in TOP_K)
 
 
 def evaluate(net, dataset, group_size=1):
@@ -50,28 +42,25 @@ def evaluate(net, dataset, group_size=1):
     return {'top1': top1 / images, 'top5': top5 / images, 'images': images}
 
 
-class ValidationCallback(Callback):
-    """Validate `net` every `interval` epochs and after the last; report to `monitor` and call `on_best(epoch)`
-    when top-1 improves on `best_top1` (carried over by a resumed run)."""
+class Validator:
+    """Validation while training: `net` over `dataset` every `interval` epochs and after the last of `epochs`,
+    keeping the best top-1 so far (`best_top1`: carried over by a resumed run)."""
 
-    def __init__(self, net, dataset, group_size, interval, epochs, monitor, on_best, best_top1=0.0):
-        super().__init__()
+    def __init__(self, net, dataset, *, group_size, interval, epochs, best_top1=0.0):
         self.net = net
         self.dataset = dataset
         self.group_size = group_size
         self.interval = interval
         self.epochs = epochs
-        self.monitor = monitor
-        self.on_best = on_best
         self.best_top1 = best_top1
 
-    def on_train_epoch_end(self, run_context):
-        epoch = run_context.original_args().cur_epoch_num
+    def validate(self, epoch):
+        """evaluate's result with 'improved' (whether top-1 beat the best so far) when `epoch` is one to validate,
+        else None. Every rank of a data-parallel group calls it; `net` goes back to training mode."""
         if epoch % self.interval and epoch != self.epochs:
-            return
+            return None
         result = evaluate(self.net, self.dataset, self.group_size)
         self.net.set_train(True)
-        self.monitor.record_validation(dict(result, epoch=epoch))
-        if result['top1'] > self.best_top1:
-            self.best_top1 = result['top1']
-            self.on_best(epoch)
+        result['improved'] = result['top1'] > self.best_top1
+        self.best_top1 = max(self.best_top1, result['top1'])
+        return result

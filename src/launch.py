@@ -85,7 +85,7 @@ class Server:
     ranks: tuple
 
 
-def _integer(environ, name, default, low, high=None):
+def _integer(environ, name, *, default, low, high=None):
     text = environ.get(name, '').strip()
     if not text:
         return default
@@ -157,7 +157,7 @@ def this_server(servers, environ):
     """(index, server) of this machine in a multi-server rank table: NODE_RANK names it, else the server whose
     server_id is one of this machine's addresses."""
     if environ.get('NODE_RANK', '').strip():
-        index = _integer(environ, 'NODE_RANK', 0, 0, len(servers) - 1)
+        index = _integer(environ, 'NODE_RANK', default=0, low=0, high=len(servers) - 1)
         return index, servers[index]
     addresses = local_addresses()
     mine = [(index, server) for index, server in enumerate(servers)
@@ -201,15 +201,15 @@ def plan_launch(environ, workers=None, rank_table=None):
     default_master = '127.0.0.1'
     if rank_table is not None:
         servers = read_rank_table(rank_table)
-        nnodes = _integer(environ, 'NNODES', len(servers), 1)
+        nnodes = _integer(environ, 'NNODES', default=len(servers), low=1)
         if nnodes != len(servers):
             raise UsageError(f'NNODES is {nnodes} but rank table {rank_table} lists {len(servers)} servers')
         node_rank, server = this_server(servers, environ) if nnodes > 1 else (0, servers[0])
         workers, devices = len(server.devices), server.devices
         default_master = servers[0].server_id if nnodes > 1 else default_master
     else:
-        nnodes = _integer(environ, 'NNODES', 1, 1)
-        node_rank = _integer(environ, 'NODE_RANK', 0, 0)
+        nnodes = _integer(environ, 'NNODES', default=1, low=1)
+        node_rank = _integer(environ, 'NODE_RANK', default=0, low=0)
         if node_rank >= nnodes:
             raise UsageError(f'NODE_RANK {node_rank} is outside 0..{nnodes - 1} (NNODES {nnodes}): number the '
                              f'machines from 0, machine 0 being MASTER_ADDR')
@@ -232,15 +232,16 @@ def plan_launch(environ, workers=None, rank_table=None):
                          f'{node_rank} is not machine 0 and msrun would start a second scheduler here: set '
                          f'MASTER_ADDR to the address of machine 0')
     default_port = MULTI_MACHINE_PORT if nnodes > 1 else None
-    port = _integer(environ, 'MASTER_PORT', default_port, 1024, 65535)
+    port = _integer(environ, 'MASTER_PORT', default=default_port, low=1024, high=65535)
     if node_rank == 0:
         if port is None:
             port = free_port(master)
         else:
             check_port_free(master, port)
     timeout = _integer(environ, 'CLUSTER_TIMEOUT',
-                       CLUSTER_TIMEOUT_MACHINES if nnodes > 1 else CLUSTER_TIMEOUT_ONE_MACHINE, 1)
-    return Launch(nnodes, node_rank, str(master), port, workers, timeout, devices)
+                       default=CLUSTER_TIMEOUT_MACHINES if nnodes > 1 else CLUSTER_TIMEOUT_ONE_MACHINE, low=1)
+    return Launch(nnodes=nnodes, node_rank=node_rank, master_addr=str(master), master_port=port, workers=workers,
+                  cluster_timeout=timeout, devices=devices)
 
 
 def check_training_inputs(train_options):
@@ -329,7 +330,7 @@ def first_error(worker_logs, scheduler_log):
     return None
 
 
-def failure_report(prog, launch, log_dir, msrun_log, status):
+def failure_report(prog, launch, *, log_dir, msrun_log, status):
     """The lines that explain a failed run: the error first, then where to look."""
     workers = [os.path.join(log_dir, f'worker_{rank}.log')
                for rank in range(launch.first_rank, launch.first_rank + launch.workers)]
@@ -356,7 +357,7 @@ def _stop(signum, _frame):
     raise Stopped(signum)
 
 
-def run(prog, launch, train_options, output_dir, rank_table=None):
+def run(prog, launch, *, train_options, output_dir, rank_table=None):
     """Start msrun for this machine, show the first local worker's output, and return the exit status."""
     log_dir = os.path.join(output_dir, 'logs')
     os.makedirs(log_dir, exist_ok=True)
@@ -390,7 +391,7 @@ def run(prog, launch, train_options, output_dir, rank_table=None):
     follower.close()
     if msrun.returncode == 0:
         return 0
-    for line in failure_report(prog, launch, log_dir, msrun_log, msrun.returncode):
+    for line in failure_report(prog, launch, log_dir=log_dir, msrun_log=msrun_log, status=msrun.returncode):
         print(line, file=sys.stderr, flush=True)
     return 1
 
@@ -454,7 +455,8 @@ def main(argv=None):
         sys.stderr.write(f'train.py: error: {error}\n')
         return 2
     output_dir = os.path.abspath(cfg.output_dir)
-    return run(args.prog, launch, [*train_options, '--output_dir', output_dir], output_dir, args.rank_table)
+    return run(args.prog, launch, train_options=[*train_options, '--output_dir', output_dir], output_dir=output_dir,
+               rank_table=args.rank_table)
 
 
 if __name__ == '__main__':

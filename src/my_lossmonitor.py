@@ -44,11 +44,11 @@ class LossMonitor(Callback):
     """Progress of a training run started at `start_epoch` (0, or the epoch a resumed run continues after).
 
     Every rank checks the loss; only the `report`ing rank (rank 0) prints and writes
-    `metrics_dir`/train_steps.csv and epochs.csv. Validation results reach the epoch line through
-    `record_validation`, called by the validation callback before this one's epoch end.
+    `metrics_dir`/train_steps.csv and epochs.csv. The epoch's line is written by `report_epoch`, which
+    src.training.EpochEnd calls once the epoch's validation is known.
     """
 
-    def __init__(self, learning_rates, steps_per_epoch, epochs, images_per_step, log_interval, start_epoch=0,
+    def __init__(self, learning_rates, *, steps_per_epoch, epochs, images_per_step, log_interval, start_epoch=0,
                  metrics_dir=None, report=True):
         super().__init__()
         self.learning_rates = learning_rates
@@ -63,14 +63,10 @@ class LossMonitor(Callback):
             os.makedirs(metrics_dir, exist_ok=True)
             self.step_log = _CsvLog(os.path.join(metrics_dir, 'train_steps.csv'), STEP_FIELDS)
             self.epoch_log = _CsvLog(os.path.join(metrics_dir, 'epochs.csv'), EPOCH_FIELDS)
-        self.validation = {}
         self.last_global_step = start_epoch * steps_per_epoch
         self.graph_compiled = False
         self.timed_steps = 0
         self.timed_seconds = 0.0
-
-    def record_validation(self, result):
-        self.validation = result
 
     def on_train_epoch_begin(self, run_context):
         self.epoch_losses = []
@@ -119,14 +115,13 @@ class LossMonitor(Callback):
             self.step_log.write({'epoch': epoch, 'step': step, 'global_step': global_step, 'loss': f'{loss:.6f}',
                                  'lr': f'{lr:.8g}', 'images_per_sec': f'{speed:.2f}'})
 
-    def on_train_epoch_end(self, run_context):
-        params = run_context.original_args()
-        epoch = params.cur_epoch_num
+    def report_epoch(self, epoch, validation=None):
+        """The line and epochs.csv row of `epoch`, with its validation result ({'top1', 'top5', ...}) if any."""
+        validation = validation or {}
         seconds = self.last_step_end - self.epoch_start
         loss = float(np.mean(self.epoch_losses))
         lr = float(self.learning_rates[epoch * self.steps_per_epoch - 1])
         speed = self.steps_per_epoch * self.images_per_step / max(seconds, 1e-9)
-        validation = self.validation if self.validation.get('epoch') == epoch else {}
         if self.report:
             line = (f'epoch {epoch}/{self.epochs} done: loss {loss:.4f} lr {lr:.6f} time {seconds:.1f} s '
                     f'{speed:.1f} img/s')

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, run_main
+from src.errors import UsageError, first_line, run_main
 
 STEPS_FILE = 'train_steps.csv'
 EPOCHS_FILE = 'epochs.csv'
@@ -83,8 +83,8 @@ def read_run_metrics(output_dir):
     # The last step of every epoch is always logged, so the largest step number is the epoch's length.
     steps_per_epoch = int(step_in_epoch.max())
     epoch, epoch_loss, top1, top5 = epochs.T
-    return RunMetrics(steps_per_epoch, global_step / steps_per_epoch, step_loss, step_lr, epoch, epoch_loss,
-                      top1, top5)
+    return RunMetrics(steps_per_epoch=steps_per_epoch, step_position=global_step / steps_per_epoch,
+                      step_loss=step_loss, step_lr=step_lr, epoch=epoch, epoch_loss=epoch_loss, top1=top1, top5=top5)
 
 
 def draw_training_curves(output_dir):
@@ -140,7 +140,7 @@ def draw_after_training(output_dir):
     try:
         print(f'training curves: {draw_training_curves(output_dir)}', flush=True)
     except Exception as error:  # pylint: disable=broad-except  (whatever failed, the training succeeded)
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         print(f'warning: training curves not drawn ({reason}); draw them later with '
               f'python -m src.plots --output_dir {output_dir}', file=sys.stderr, flush=True)
 

@@ -1,6 +1,7 @@
 """The training step of the recipe: label-smoothed cross-entropy, Momentum without weight decay on biases
 and BatchNorm parameters, a per-step learning rate, and mixed precision with the loss scaling each device
-supports. `build_train_network` returns the cell that `mindspore.train.Model` runs and checkpoints.
+supports. `build_train_network` returns the cell that `mindspore.train.Model` runs and checkpoints; `EpochEnd`
+is the callback that ends each epoch.
 """
 import numpy as np
 
@@ -83,10 +84,10 @@ def updates_batchnorm_statistics(cell):
     return isinstance(cell, nn.BatchNorm2d) and cell.use_batch_statistics is not False
 
 
-class BatchNormStatisticsSync(Callback):
-    """At each epoch end, replace every rank's BatchNorm moving mean and variance by their mean over the
-    data-parallel group. Gradients are averaged but these statistics are each rank's own; without this the
-    ranks would validate, and rank 0 would save, a network that differs from rank to rank."""
+class BatchNormStatisticsSync:
+    """Replace every rank's BatchNorm moving mean and variance by their mean over the data-parallel group.
+    Gradients are averaged but these statistics are each rank's own; without this the ranks would validate, and
+    rank 0 would save, a network that differs from rank to rank."""
 
     def __init__(self, net, group_size):
         super().__init__()
@@ -95,7 +96,7 @@ class BatchNormStatisticsSync(Callback):
         self.group_size = group_size
         self.all_reduce = ops.AllReduce()
 
-    def on_train_epoch_end(self, run_context):
+    def average(self):
         if not self.statistics:
             return
         flat = np.concatenate([param.asnumpy().ravel() for param in self.statistics])
@@ -104,3 +105,33 @@ class BatchNormStatisticsSync(Callback):
         for param in self.statistics:
             param.set_data(ms.Tensor(mean[offset:offset + param.size].reshape(param.shape), param.dtype))
             offset += param.size
+
+
+class EpochEnd(Callback):
+    """Everything that ends an epoch, in the one order that is right, whatever the order of the callback list:
+    1. `statistics_sync` (data parallel) averages the BatchNorm statistics, so that every rank validates, and
+       rank 0 saves, the same network;
+    2. `validator` validates, when the epoch is one to validate;
+    3. `checkpoints` (rank 0) saves the best checkpoint if top-1 improved, then the epoch's checkpoint if due,
+       both recording the best top-1 so far;
+    4. `monitor` reports the epoch with its validation.
+    Each part is optional but the monitor."""
+
+    def __init__(self, monitor, *, statistics_sync=None, validator=None, checkpoints=None):
+        super().__init__()
+        self.monitor = monitor
+        self.statistics_sync = statistics_sync
+        self.validator = validator
+        self.checkpoints = checkpoints
+
+    def on_train_epoch_end(self, run_context):
+        epoch = run_context.original_args().cur_epoch_num
+        if self.statistics_sync:
+            self.statistics_sync.average()
+        validation = self.validator.validate(epoch) if self.validator else None
+        if self.checkpoints:
+            best_top1 = self.validator.best_top1 if self.validator else 0.0
+            if validation and validation['improved']:
+                self.checkpoints.save_best(epoch, best_top1)
+            self.checkpoints.save_if_due(epoch, best_top1)
+        self.monitor.report_epoch(epoch, validation)

@@ -10,10 +10,9 @@ from PIL import Image
 
 from attention_map import FIGURE_PIXELS, spatial_maps, upsampled
 from conftest import SMALL_NET, one_line_error, run_script
-from predict import preprocess
 from src.config import parse_config
 from src.dataset import EVAL_CROP_PCT
-from src.inference import logits, network_from_checkpoint
+from src.inference import logits, network_from_checkpoint, preprocess
 
 SIZE = 32  # SMALL_NET's input: the BAM maps are 8x8, 4x4 and 2x2
 
@@ -59,7 +58,7 @@ def test_a_picture_per_image_with_the_predicted_class(best_checkpoint, photos, d
         with Image.open(picture) as png:
             assert png.size == FIGURE_PIXELS
         predicted = classes.split(', ')[0].rsplit(' ', 1)[0]
-        expected = np.argmax(logits(net, preprocess(image, SIZE, SIZE, EVAL_CROP_PCT)[None])[0])
+        expected = np.argmax(logits(net, preprocess(image, SIZE, SIZE, crop_pct=EVAL_CROP_PCT)[None])[0])
         assert predicted == class_names[expected]
     assert '3 attention pictures in' in result.stdout
 
@@ -70,7 +69,7 @@ def test_the_maps_vary_over_the_image_and_differ_from_each_other(best_checkpoint
     val = demo_set / 'val'
     images = [str(val / folder / sorted(os.listdir(val / folder))[0]) for folder in sorted(os.listdir(val))]
     net = network_from_checkpoint(parse_config('test', list(SMALL_NET)), best_checkpoint)
-    maps = spatial_maps(net, np.stack([preprocess(image, SIZE, SIZE, EVAL_CROP_PCT) for image in images]))
+    maps = spatial_maps(net, np.stack([preprocess(image, SIZE, SIZE, crop_pct=EVAL_CROP_PCT) for image in images]))
     assert [gate.shape for gate in maps] == [(len(images), SIZE // scale, SIZE // scale) for scale in (4, 8, 16)]
     shown = np.stack([[upsampled(gate[image], SIZE, SIZE) for gate in maps] for image in range(len(images))])
     spread = shown.max(axis=(2, 3)) - shown.min(axis=(2, 3))  # (image, BAM)

@@ -9,14 +9,16 @@ from src.image_folder import read_image_folder
 
 def test_both_pipelines_report_a_rate(tmp_path):
     folder = write_benchmark_images(str(tmp_path), 8)
-    assert pipeline_images_per_second(64, 48, 4, 1, training=True, data_path=folder, runs=1) > 0
-    assert pillow_images_per_second(folder, False, 64, 48, 4, workers=2, runs=1) > 0
+    sizes = dict(image_height=64, image_width=48, batch_size=4, runs=1)
+    assert pipeline_images_per_second(num_parallel_workers=1, training=True, data_path=folder, **sizes) > 0
+    assert pillow_images_per_second(folder, training=False, workers=2, **sizes) > 0
 
 
 def test_the_pillow_baseline_computes_what_the_pipeline_computes(tmp_path):
     folder = write_benchmark_images(str(tmp_path), 4)
     paths = [path for path, _ in read_image_folder(folder).samples]
-    pipeline = np.concatenate([images for images, _ in create_dataset(folder, False, 4, 64, 48).dataset
+    pipeline = np.concatenate([images for images, _ in create_dataset(folder, training=False, batch_size=4,
+                                                                      image_height=64, image_width=48).dataset
                                .create_tuple_iterator(num_epochs=1, output_numpy=True)])
     baseline = np.stack([pillow_eval_image(path, 64, 48) for path in paths])
     assert baseline.shape == pipeline.shape == (4, 3, 64, 48) and baseline.dtype == np.float32

@@ -57,7 +57,8 @@ def photo_jpeg(path, grey, size, texture_seed=0):
 
 
 def evaluated(folder, resize):
-    (images, _), = batches(create_dataset(str(folder), False, 8, 224, 224, eval_resize=resize))
+    (images, _), = batches(create_dataset(str(folder), training=False, batch_size=8, image_height=224,
+                                          image_width=224, eval_resize=resize))
     return images
 
 
@@ -94,7 +95,8 @@ def test_worker_count_rule():
 
 @pytest.mark.parametrize('height, width', [(32, 32), (48, 64)])
 def test_train_batches_have_the_configured_shape_type_and_range(tiny_demo, height, width):
-    split = create_dataset(str(tiny_demo / 'train'), True, 8, height, width, num_parallel_workers=2)
+    split = create_dataset(str(tiny_demo / 'train'), training=True, batch_size=8, image_height=height,
+                           image_width=width, num_parallel_workers=2)
     assert (split.steps_per_epoch, split.shard_images, split.total_images) == (5, 40, 40)
     assert split.dataset.get_dataset_size() == 5
     got = batches(split)
@@ -110,7 +112,8 @@ def test_train_batches_have_the_configured_shape_type_and_range(tiny_demo, heigh
 
 def test_training_augments_differently_every_epoch(tmp_path, fashion_photos):
     root = write_image_folder(tmp_path, fashion_photos, {'only': 1}, size=64)
-    iterator = create_dataset(root, True, 1, 32, 32).dataset.create_tuple_iterator(num_epochs=3, output_numpy=True)
+    split = create_dataset(root, training=True, batch_size=1, image_height=32, image_width=32)
+    iterator = split.dataset.create_tuple_iterator(num_epochs=3, output_numpy=True)
     views = [images[0] for _ in range(3) for images, _ in iterator]
     assert len(views) == 3
     assert not np.allclose(views[0], views[1]) and not np.allclose(views[1], views[2])
@@ -121,7 +124,8 @@ def test_color_jitter_zero_leaves_the_colours_alone(tmp_path, color_jitter, chan
     # A uniform grey photo looks the same under any crop and flip: only the colour jitter can change it.
     os.makedirs(tmp_path / 'grey')
     Image.new('RGB', (48, 48), (120, 120, 120)).save(tmp_path / 'grey' / 'a.JPEG')
-    split = create_dataset(str(tmp_path), True, 1, 32, 32, color_jitter=color_jitter)
+    split = create_dataset(str(tmp_path), training=True, batch_size=1, image_height=32, image_width=32,
+                           color_jitter=color_jitter)
     iterator = split.dataset.create_tuple_iterator(num_epochs=4, output_numpy=True)
     views = [images[0] for _ in range(4) for images, _ in iterator]
     assert len(views) == 4
@@ -130,7 +134,8 @@ def test_color_jitter_zero_leaves_the_colours_alone(tmp_path, color_jitter, chan
 
 def test_the_same_seed_shuffles_the_same_way(tiny_demo):
     orders = [np.concatenate([labels for _, labels in batches(
-        create_dataset(str(tiny_demo / 'train'), True, 8, 32, 32, seed=seed))]) for seed in (5, 5, 6)]
+        create_dataset(str(tiny_demo / 'train'), training=True, batch_size=8, image_height=32, image_width=32,
+                       seed=seed))]) for seed in (5, 5, 6)]
     assert np.array_equal(orders[0], orders[1])
     assert not np.array_equal(orders[0], orders[2])
 
@@ -141,7 +146,7 @@ def test_eval_transform_resizes_crops_and_normalises_exactly(tmp_path, fashion_p
     colour = np.stack([grey, grey // 2, 255 - grey], axis=-1).astype(np.uint8)  # tells the channels apart
     os.makedirs(tmp_path / 'only')
     Image.fromarray(colour).save(tmp_path / 'only' / 'photo.png')  # lossless, so the pixels are known
-    split = create_dataset(str(tmp_path), False, 4, 56, 56)
+    split = create_dataset(str(tmp_path), training=False, batch_size=4, image_height=56, image_width=56)
     (images, labels), = batches(split)
     expected = (colour[4:60, 4:60].astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
     assert images.shape == (1, 3, 56, 56) and images.dtype == np.float32 and labels.tolist() == [0]
@@ -154,16 +159,18 @@ def test_eval_with_crop_pct_one_scores_an_image_stored_at_the_input_size_whole(t
     colour = np.asarray(Image.fromarray(colour).resize((32, 32), Image.BICUBIC))
     os.makedirs(tmp_path / 'only')
     Image.fromarray(colour).save(tmp_path / 'only' / 'photo.png')
-    (whole, _), = batches(create_dataset(str(tmp_path), False, 4, 32, 32, crop_pct=1))
+    (whole, _), = batches(create_dataset(str(tmp_path), training=False, batch_size=4, image_height=32, image_width=32,
+                                         crop_pct=1))
     expected = (colour.astype(np.float32) - IMAGENET_MEAN) / IMAGENET_STD
     np.testing.assert_allclose(whole[0], expected.transpose(2, 0, 1), atol=1e-5)
-    (cropped, _), = batches(create_dataset(str(tmp_path), False, 4, 32, 32))  # the recipe's 0.875 zooms in
+    (cropped, _), = batches(create_dataset(str(tmp_path), training=False, batch_size=4, image_height=32,
+                                           image_width=32))  # the recipe's 0.875 zooms in
     assert np.abs(cropped[0] - whole[0]).max() > 0.5
 
 
 @pytest.mark.parametrize('height, width', [(32, 32), (40, 72)])
 def test_eval_batches_keep_the_last_partial_batch(tiny_demo, height, width):
-    split = create_dataset(str(tiny_demo / 'val'), False, 8, height, width)
+    split = create_dataset(str(tiny_demo / 'val'), training=False, batch_size=8, image_height=height, image_width=width)
     got = batches(split)
     assert (split.steps_per_epoch, split.shard_images, split.total_images, len(got)) == (4, 30, 30, 4)
     assert [len(labels) for _, labels in got] == [8, 8, 8, 6]
@@ -175,7 +182,7 @@ def test_classes_are_indexed_by_sorted_folder_name(tmp_path, fashion_photos):
     # Created out of order; sorted by code point, 'B' < 'a' and 'n10' < 'n9'.
     counts = {'n9': 2, 'a_class': 1, 'n10': 2, 'B_class': 1}
     write_image_folder(tmp_path, fashion_photos, counts)
-    split = create_dataset(str(tmp_path), False, 4, 32, 32, num_classes=4)
+    split = create_dataset(str(tmp_path), training=False, batch_size=4, image_height=32, image_width=32, num_classes=4)
     assert split.class_names == ('B_class', 'a_class', 'n10', 'n9')
     got = batches(split)
     produced = dict(zip([fingerprint(image) for images, _ in got for image in images],
@@ -191,7 +198,8 @@ def test_sharded_evaluation_scores_every_image_exactly_once(tiny_demo, num_shard
     val = str(tiny_demo / 'val')
     seen = []
     for shard_id in range(num_shards):
-        split = create_dataset(val, False, batch_size, 32, 32, num_shards=num_shards, shard_id=shard_id)
+        split = create_dataset(val, training=False, batch_size=batch_size, image_height=32, image_width=32,
+                               num_shards=num_shards, shard_id=shard_id)
         got = batches(split)
         assert len(got) == split.steps_per_epoch == split.dataset.get_dataset_size()
         assert sum(len(labels) for _, labels in got) == split.shard_images
@@ -204,14 +212,16 @@ def test_an_empty_eval_shard_yields_no_batches(tmp_path, fashion_photos):
     write_image_folder(tmp_path, fashion_photos, {'a': 2, 'b': 1})
     sizes = []
     for shard_id in range(4):
-        split = create_dataset(str(tmp_path), False, 8, 32, 32, num_shards=4, shard_id=shard_id)
+        split = create_dataset(str(tmp_path), training=False, batch_size=8, image_height=32, image_width=32,
+                               num_shards=4, shard_id=shard_id)
         sizes.append((split.shard_images, split.steps_per_epoch, sum(len(labels) for _, labels in batches(split))))
     assert sizes == [(1, 1, 1), (1, 1, 1), (1, 1, 1), (0, 0, 0)]
 
 
 def test_training_shards_take_equal_steps(tiny_demo):
     for shard_id in range(3):
-        split = create_dataset(str(tiny_demo / 'train'), True, 4, 32, 32, num_shards=3, shard_id=shard_id)
+        split = create_dataset(str(tiny_demo / 'train'), training=True, batch_size=4, image_height=32, image_width=32,
+                               num_shards=3, shard_id=shard_id)
         # 40 images over 3 shards: 14 each with the sampler's repeats, so 3 full batches of 4.
         assert (split.steps_per_epoch, split.shard_images, split.total_images) == (3, 12, 40)
         assert [labels.shape for _, labels in batches(split)] == [(4,)] * 3
@@ -231,7 +241,7 @@ def usage_error(call, *args, **kwargs):
 
 
 def train(path, **kwargs):
-    return create_dataset(str(path), True, 2, 32, 32, **kwargs)
+    return create_dataset(str(path), training=True, batch_size=2, image_height=32, image_width=32, **kwargs)
 
 
 def test_bad_folders_are_named_before_any_work(tmp_path, fashion_photos):
@@ -246,7 +256,7 @@ def test_bad_folders_are_named_before_any_work(tmp_path, fashion_photos):
     for name in os.listdir(flat / 'a'):
         os.replace(flat / 'a' / name, flat / name)
     os.rmdir(flat / 'a')
-    message = usage_error(create_dataset, str(flat), False, 2, 32, 32)
+    message = usage_error(create_dataset, str(flat), training=False, batch_size=2, image_height=32, image_width=32)
     assert message.startswith(f'val set (--val_data_path) {flat} holds 3 files but no folders')
     assert 'sorted into class folders' in message
 
@@ -261,7 +271,8 @@ def test_bad_folders_are_named_before_any_work(tmp_path, fashion_photos):
     assert usage_error(train, two_classes, num_classes=1000) == \
         f'--num_classes is 1000 but train set (--data_path) {two_classes} has 2 class folders; pass --num_classes 2'
 
-    message = usage_error(create_dataset, two_classes, True, 8, 32, 32, num_shards=2)
+    message = usage_error(create_dataset, two_classes, training=True, batch_size=8, image_height=32, image_width=32,
+                          num_shards=2)
     assert message == (f'train set (--data_path) {two_classes} has 4 readable images, 2 per device: fewer than '
                        f'one batch of --batch_size 8; use a smaller --batch_size')
 
@@ -303,7 +314,7 @@ def test_corrupt_files_are_skipped_and_reported(tmp_path, fashion_photos, caplog
     good_jpeg = (tmp_path / 'a' / 'a_0.JPEG').read_bytes()
     expected = write_corrupt_files(tmp_path / 'b', good_jpeg)
     with caplog.at_level(logging.WARNING, logger='src.dataset'):
-        split = create_dataset(root, training, 4, 32, 32)
+        split = create_dataset(root, training=training, batch_size=4, image_height=32, image_width=32)
     assert split.total_images == 12
     reasons = {os.path.basename(path): reason for path, reason in split.unreadable}
     assert reasons.keys() == expected.keys()
@@ -320,7 +331,7 @@ def test_a_class_of_only_corrupt_files_is_refused(tmp_path, fashion_photos):
     for name in ('b', 'c'):
         for image in (tmp_path / name).iterdir():
             image.write_bytes(b'')
-    assert usage_error(create_dataset, root, False, 2, 32, 32) == (
+    assert usage_error(create_dataset, root, training=False, batch_size=2, image_height=32, image_width=32) == (
         f'val set (--val_data_path) {root}: no image of class folder b, c can be decoded; '
         f'replace the broken files or remove the class')
 
@@ -329,5 +340,5 @@ def test_only_shard_zero_reports_corrupt_files(tmp_path, fashion_photos, caplog)
     root = write_image_folder(tmp_path, fashion_photos, {'a': 4})
     (tmp_path / 'a' / 'empty.JPEG').write_bytes(b'')
     with caplog.at_level(logging.WARNING, logger='src.dataset'):
-        create_dataset(root, False, 4, 32, 32, num_shards=2, shard_id=1)
+        create_dataset(root, training=False, batch_size=4, image_height=32, image_width=32, num_shards=2, shard_id=1)
     assert not [record for record in caplog.records if record.name == 'src.dataset']

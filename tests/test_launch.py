@@ -158,24 +158,24 @@ def test_the_failure_report_starts_with_the_error_that_caused_it(tmp_path):
     (logs / 'worker_3.log').write_text('Traceback (most recent call last):\n  File "train.py"\n'
                                        'RuntimeError: the real cause\n')
     (logs / 'scheduler.log').write_text('train.py: error: the data-parallel group failed: worker 3 stopped\n')
-    run = launch.Launch(2, 1, TEST_NET[0], 8118, 2, 30)
-    report = launch.failure_report('x.sh', run, str(logs), str(logs / 'msrun_node1.log'), 1)
+    run = launch.Launch(nnodes=2, node_rank=1, master_addr=TEST_NET[0], master_port=8118, workers=2, cluster_timeout=30)
+    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     # The scheduler names the worker that stopped answering: the cause, where a traceback here is its consequence.
     assert report[0] == 'train.py: error: the data-parallel group failed: worker 3 stopped'
     (logs / 'worker_2.log').write_text('epoch 1/3 step 5/37 loss 2.3\ntrain.py: loss is nan at epoch 1, step 6\n')
-    report = launch.failure_report('x.sh', run, str(logs), str(logs / 'msrun_node1.log'), 1)
+    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'train.py: loss is nan at epoch 1, step 6'
     (logs / 'worker_2.log').unlink()
     (logs / 'scheduler.log').unlink()
-    report = launch.failure_report('x.sh', run, str(logs), str(logs / 'msrun_node1.log'), 1)
+    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'RuntimeError: the real cause'
     (logs / 'worker_3.log').write_text('RuntimeError: \n----\n- Kernel error:\n----\nLaunch kernel failed: AllReduce\n')
-    report = launch.failure_report('x.sh', run, str(logs), str(logs / 'msrun_node1.log'), 1)
+    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'RuntimeError: Launch kernel failed: AllReduce'
     (logs / 'worker_3.log').write_text('[ERROR] DISTRIBUTED(1,7f,python):2026 [x.cc:1] RunRingAllReduce] failed\n')
     (logs / 'msrun_node1.log').write_text('[ERROR] ME(9:1,MainProcess):2026 [_api.py:365] Worker process 77 exit '
                                           'with exception. Error code: -9.\n')
-    report = launch.failure_report('x.sh', run, str(logs), str(logs / 'msrun_node1.log'), 1)
+    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'x.sh: error: a worker of this machine was killed by signal 9 without an error message ' \
                        '(out of memory?)'
 
