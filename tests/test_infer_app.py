@@ -142,9 +142,9 @@ def test_app_logits_match_mindspore_on_the_same_input(app_run, val_images, narro
 def mindspore_accuracy(network, folder):
     """Top-1/top-5 of the network over the folder, through the eval transforms, as postprocess formats them."""
     from src.dataset import eval_transforms
-    from src.image_folder import image_labels
+    from src.image_folder import labelled_images
     from src.inference import logits
-    labels = image_labels(folder)
+    labels = labelled_images(folder).labels
     paths = image_files(folder)
     batch = []
     for path in paths:
