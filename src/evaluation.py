@@ -26,11 +26,19 @@ def evaluate(net, dataset, group_size=1):
     batches; with group_size > 1 every process must call it, each with its own shard."""
     net.set_train(False)
     counts = np.zeros(len(TOP_K) + 2, dtype=np.float32)  # exact up to 2**24 images
-    for images, labels in dataset.create_tuple_iterator(num_epochs=1):
-        logits = net(images).asnumpy().astype(np.float32)
+    batch_size = None
+    for images, labels in dataset.create_tuple_iterator(num_epochs=1, output_numpy=True):
+        scored = len(images)
+        batch_size = batch_size or scored
+        if scored < batch_size:
+            # The last batch, padded to the others' size and its padding dropped: in graph mode a batch of
+            # another size is another graph to compile (about as long as scoring 300 small images on a CPU).
+            padding = np.zeros((batch_size - scored, *images.shape[1:]), images.dtype)
+            images = np.concatenate([images, padding])
+        logits = net(ms.Tensor(images)).asnumpy()[:scored].astype(np.float32)
         finite = np.isfinite(logits).all(axis=1)
-        counts[:len(TOP_K)] += count_correct(logits[finite], labels.asnumpy()[finite])
-        counts[-2:] += (len(logits), np.count_nonzero(~finite))
+        counts[:len(TOP_K)] += count_correct(logits[finite], labels[finite])
+        counts[-2:] += (scored, np.count_nonzero(~finite))
     if group_size > 1:  # every rank raises alike, from the summed counts
         counts = _SumOverGroup()(ms.Tensor(counts)).asnumpy()
     top1, top5, images, non_finite = (int(count) for count in counts)
