@@ -199,7 +199,9 @@ def restore_training_state(train_network, path, steps_per_epoch):
         hint = ('; resume with the settings the run started with (--num_classes, --base_width, --linear_probe)'
                 if 'fit the network' in problem or 'lacks' in problem else '')
         raise UsageError(problem.replace('does not fit the network', 'does not fit this training run') + hint)
-    ms.load_param_into_net(train_network, {name: saved[name] for name in wanted}, strict_load=True)
+    # The schedule loads as itself, which keeps MindSpore from warning that it was not loaded.
+    ms.load_param_into_net(train_network, {param.name: saved[param.name] if param.name in wanted else param
+                                           for param in train_network.get_parameters()}, strict_load=True)
     best_top1 = float(saved['best_top1'].asnumpy()) if 'best_top1' in saved else 0.0
     return epoch, best_top1
 
