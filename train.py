@@ -35,7 +35,7 @@ def main():
     cfg = parse_config(__doc__, command='train')
     checkpoint_dir = check_inputs(cfg)
 
-    from src.device import check_same_data, setup_device
+    from src.device import check_same_data, leave_group_now, setup_device
     device = setup_device(cfg)
 
     import mindspore as ms
@@ -133,6 +133,8 @@ def main():
     except (NonFiniteLossError, NonFiniteLogitsError) as error:
         sys.exit(f'train.py: {error}; {kept()}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
     except KeyboardInterrupt as interruption:
+        if device.group_size > 1:  # the group is ending: a peer failed, or the launch was stopped
+            leave_group_now(f'train.py: interrupted: {kept()}', 130)
         raise Interrupted(kept()) from interruption
     except (UsageError, OSError) as error:  # a checkpoint or a metrics file could not be written: disk full, ...
         reason = error if isinstance(error, UsageError) else f'cannot write {error.filename}: {error.strerror}'

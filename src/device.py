@@ -170,11 +170,7 @@ def _join_data_parallel_group(target):
         if 'MS_ROLE' not in os.environ:
             raise UsageError(f'--run_distribute needs a launcher (msrun, mpirun or a rank table) to start every '
                              f'worker: {reason}') from error
-        # Leave at once: on a normal exit MindSpore's heartbeat thread would go on calling the scheduler, gone
-        # with the group, for another 20 s.
-        sys.stderr.write(f'{os.path.basename(sys.argv[0])}: error: {group_failure(reason)}\n')
-        sys.stderr.flush()
-        os._exit(1)  # pylint: disable=protected-access
+        leave_group_now(f'{os.path.basename(sys.argv[0])}: error: {group_failure(reason)}', 1)
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     if target == 'CPU':
         # Gradient all-reduce fusion is off unless comm_fusion is set, and then the CPU backend all-reduces every
@@ -183,6 +179,15 @@ def _join_data_parallel_group(target):
         # bit for bit.
         ms.set_auto_parallel_context(comm_fusion={'allreduce': {'mode': 'auto', 'config': None}})
     return Device(target, get_rank(), get_group_size())
+
+
+def leave_group_now(line, status):
+    """Print `line` on stderr and end this process of a data-parallel group with `status` at once: on a normal exit
+    MindSpore would first try to leave the group through a scheduler that may be gone with it, for 10 to 20 s."""
+    sys.stdout.flush()
+    sys.stderr.write(line + '\n')
+    sys.stderr.flush()
+    os._exit(status)  # pylint: disable=protected-access
 
 
 def check_same_data(device, image_sets):

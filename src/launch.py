@@ -12,9 +12,10 @@ under torchrun's names:
   MASTER_ADDR      machine 0's address, where msrun runs its scheduler: 127.0.0.1 on one machine; needed for
                    several (with a rank table: the first server's server_id)
   MASTER_PORT      the scheduler's port: a free one on one machine, 8118 (msrun's own default) across machines
-  CLUSTER_TIMEOUT  seconds within which the workers of every machine must have joined: 30 across machines
-                   (so that the others stop soon when one cannot start; raise it when the machines start
-                   further apart), msrun's 600 on one machine, where msrun itself sees a worker fail
+  CLUSTER_TIMEOUT  seconds within which the workers of every machine must have joined: 120 across machines
+                   (MindSpore's workers can take 25 s and more to register with the scheduler even on an
+                   idle network; raise it when the machines start further apart), msrun's 600 on one machine,
+                   where msrun itself sees a worker fail
 Every machine runs the same command and settings except NODE_RANK. --workers (the scripts' WORKER_NUM or
 DEVICE_NUM) is the number of workers on this machine, the same on every machine; ranks
 NODE_RANK * workers .. (NODE_RANK + 1) * workers - 1 run here, as msrun numbers them. A rank table gives each
@@ -42,7 +43,7 @@ from src.config import parse_config
 from src.errors import OneLineParser, UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 30
+CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 120
 MULTI_MACHINE_PORT = 8118
 # msrun run as a child that dies with this process (src.device.exit_with_parent); its workers do the same.
 # The repository goes first on the path: a `src` folder in the working directory must not shadow it.
@@ -54,6 +55,8 @@ MINDSPORE_RECORD = re.compile(r'^\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] [A-Z_]+
 ENTRY_POINT_ERROR = re.compile(r'^[\w.-]+\.py: ')
 INTERRUPTED = re.compile(r'^[\w.-]+\.py: interrupted\b')  # a reaction to a signal, e.g. MindSpore's on a lost peer
 TRACEBACK_END = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: |$)')
+# What msrun's scheduler logs when another program holds MASTER_PORT (taken after the launch checked it).
+SCHEDULER_BIND_FAILED = re.compile(r'Failed to call bind, url: (?P<url>\S+) (?P<reason>.+)$')
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -271,6 +274,32 @@ def msrun_environment(launch):
     return environ
 
 
+class SchedulerWatch:
+    """Reads msrun's scheduler log as it grows for the sign that the scheduler could not listen on MASTER_PORT,
+    which the workers would otherwise only report as a group that did not form, after CLUSTER_TIMEOUT."""
+
+    def __init__(self, path):
+        self.path = path
+        self.read = 0
+
+    def cannot_listen(self, prog, port):
+        """The error line if the scheduler failed to bind its port, else None."""
+        if not os.path.exists(self.path):
+            return None
+        with open(self.path, 'rb') as handle:
+            handle.seek(self.read)
+            data = handle.read()
+        complete = data.rfind(b'\n') + 1  # a line still being written is read next time
+        self.read += complete
+        for line in data[:complete].decode('utf-8', errors='replace').splitlines():
+            failed = SCHEDULER_BIND_FAILED.search(line)
+            if failed:
+                return (f'{prog}: error: msrun\'s scheduler cannot listen on {failed["url"]} ({failed["reason"]}): '
+                        f'another program took MASTER_PORT {port} after the launch checked it; start again, or set '
+                        f'MASTER_PORT to a free port, the same on every machine')
+        return None
+
+
 class LogFollower:
     """Shows the lines a log file gains, without MindSpore's log records; an error the worker reports (its
     entry point's error line, a traceback and what follows it) is left to the failure report."""
@@ -367,6 +396,7 @@ def run(prog, launch, *, train_options, output_dir, rank_table=None):
     print(f'[train] machine {launch.node_rank} of {launch.nnodes}: {ranks} of {launch.total_workers}, scheduler '
           f'{launch.master_addr}:{launch.master_port}; logs in {log_dir}', flush=True)
     follower = LogFollower(os.path.join(log_dir, f'worker_{launch.first_rank}.log'))
+    scheduler = SchedulerWatch(os.path.join(log_dir, 'scheduler.log')) if launch.node_rank == 0 else None
     msrun = None
     for signum in SIGNALS:
         signal.signal(signum, _stop)
@@ -377,6 +407,12 @@ def run(prog, launch, *, train_options, output_dir, rank_table=None):
                                      stderr=subprocess.STDOUT, env=msrun_environment(launch), start_new_session=True)
         while msrun.poll() is None:
             follower.show_new_lines()
+            cannot_listen = scheduler and scheduler.cannot_listen(prog, launch.master_port)
+            if cannot_listen:  # the workers would wait for it until CLUSTER_TIMEOUT
+                _stop_msrun(msrun)
+                print(cannot_listen, file=sys.stderr, flush=True)
+                print(f'[train] logs of this machine in {log_dir}', file=sys.stderr, flush=True)
+                return 1
             time.sleep(0.5)
     except Stopped as stop:
         if msrun:

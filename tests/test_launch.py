@@ -39,10 +39,10 @@ def test_machine_0_of_two_holds_the_scheduler():
     address = non_loopback_address()
     run = plan({'NNODES': '2', 'NODE_RANK': '0', 'MASTER_ADDR': address}, workers=4)
     assert (run.nnodes, run.node_rank, run.master_addr, run.master_port) == (2, 0, address, 8118)
-    assert (run.workers, run.total_workers, run.first_rank, run.cluster_timeout) == (4, 8, 0, 30)
+    assert (run.workers, run.total_workers, run.first_rank, run.cluster_timeout) == (4, 8, 0, 120)
     command = launch.msrun_command(run, '/logs', ['--epoch_size', '1'])
     for option in ('--worker_num=8', '--local_worker_num=4', f'--master_addr={address}', '--master_port=8118',
-                   '--node_rank=0', '--cluster_time_out=30'):
+                   '--node_rank=0', '--cluster_time_out=120'):
         assert option in command
     assert command[-3:] == [os.path.join(REPO, 'train.py'), '--epoch_size', '1']
 
@@ -220,6 +220,7 @@ def test_the_scripts_report_bad_launch_settings_in_one_line(demo_set, tmp_path, 
     assert result.stderr.startswith('run_distribute_train_cpu.sh: error: ') and message in result.stderr
 
 
+@pytest.mark.slow
 def test_a_stopped_launch_leaves_no_process_behind(demo_set, tmp_path):
     launch_process = subprocess.Popen(data_parallel_command(2, demo_set, tmp_path, '--epoch_size', '5'), cwd=REPO,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -240,3 +241,37 @@ def test_a_stopped_launch_leaves_no_process_behind(demo_set, tmp_path):
     assert not processes_mentioning(str(tmp_path))
     assert launch_process.returncode != 0
     assert 'stopped by SIGTERM' in stderr
+
+
+@pytest.mark.slow
+def test_a_scheduler_that_cannot_listen_is_the_first_line_and_stops_the_run(demo_set, tmp_path):
+    """MASTER_PORT taken by another program after the launch checked it, before msrun's scheduler binds it: the
+    launch names that first and stops at once, instead of its workers waiting out CLUSTER_TIMEOUT."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    launch_process = subprocess.Popen(data_parallel_command(1, demo_set, tmp_path), cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                      env=script_environment(MASTER_PORT=str(port)))
+    with socket.socket() as other_program:
+        try:
+            deadline = time.monotonic() + 60
+            while not (tmp_path / 'logs' / 'msrun_node0.log').exists():  # msrun is starting its scheduler
+                assert launch_process.poll() is None and time.monotonic() < deadline, launch_process.communicate()
+                time.sleep(0.01)
+            other_program.bind(('127.0.0.1', port))
+            other_program.listen()
+            started = time.monotonic()
+            _, stderr = launch_process.communicate(timeout=120)
+        finally:
+            if launch_process.poll() is None:
+                os.killpg(launch_process.pid, signal.SIGKILL)
+    seconds = time.monotonic() - started
+    assert launch_process.returncode == 1, stderr
+    assert stderr.splitlines()[0] == (
+        f"run_distribute_train_cpu.sh: error: msrun's scheduler cannot listen on 127.0.0.1:{port} (Address already in "
+        f"use): another program took MASTER_PORT {port} after the launch checked it; start again, or set MASTER_PORT "
+        f"to a free port, the same on every machine"), stderr
+    assert seconds < 30, f'took {seconds:.1f} s'
+    assert not processes_mentioning(str(tmp_path))

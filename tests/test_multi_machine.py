@@ -18,10 +18,13 @@ import pytest
 from conftest import REPO, data_parallel_command, parameter_digests, script_environment
 from test_launch import processes_mentioning
 
+pytestmark = pytest.mark.slow
+
 # Addresses for network-device testing (RFC 2544): one /30 per test run, picked by process id, so that
 # concurrent runs do not collide.
 TEST_RANGE = ipaddress.ip_network('198.18.0.0/15')
 FAILURE_DEADLINE = 60
+MISSING_TIMEOUT = 10
 
 
 def ip(*args):
@@ -64,13 +67,14 @@ def free_port(address):
         return probe.getsockname()[1]
 
 
-def start(machine, node_rank, master, port, command, output, cpu=None):
+def start(machine, node_rank, master, port, command, output, cpu=None, **environment):
     """One machine's launch (in machine 1's namespace for node_rank 1), its output in output.{out,err}, in a
     process group of its own; with `cpu`, bound to that CPU, a machine of one CPU."""
     prefix = ['ip', 'netns', 'exec', machine] if node_rank else []
     if cpu is not None:
         prefix += ['taskset', '-c', str(cpu)]
-    environ = script_environment(NNODES='2', NODE_RANK=str(node_rank), MASTER_ADDR=master, MASTER_PORT=str(port))
+    environ = script_environment(NNODES='2', NODE_RANK=str(node_rank), MASTER_ADDR=master, MASTER_PORT=str(port),
+                                 **environment)
     with open(f'{output}.out', 'w', encoding='utf-8') as out, open(f'{output}.err', 'w', encoding='utf-8') as err:
         process = subprocess.Popen([*prefix, *command], cwd=REPO, stdout=out, stderr=err, env=environ,
                                    start_new_session=True)
@@ -134,14 +138,15 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
     first_class = sorted(os.listdir(short / 'train'))[0]
     os.remove(short / 'train' / first_class / sorted(os.listdir(short / 'train' / first_class))[0])
 
-    def pair(name, data, machine_1_data, *extra):
+    def pair(name, data, machine_1_data, *extra, **environment):
         port = free_port(here)
         return [start(machine, rank, here, port,
                       data_parallel_command(1, data if rank == 0 else machine_1_data, tmp_path / f'{name}{rank}',
-                                            '--log_interval', '5', *extra), tmp_path / f'{name}{rank}')
+                                            '--log_interval', '5', *extra), tmp_path / f'{name}{rank}', **environment)
                 for rank in (0, 1)]
 
-    missing = pair('missing', parallel_set, tmp_path / 'no_such_copy')
+    # Machine 0 waits CLUSTER_TIMEOUT for machine 1, which never comes: a short one, for a short test.
+    missing = pair('missing', parallel_set, tmp_path / 'no_such_copy', CLUSTER_TIMEOUT=str(MISSING_TIMEOUT))
     killed, different = [], []
     try:
         # The other runs start once machine 0 of this one waits for machine 1, so as not to slow its start-up.
@@ -149,7 +154,9 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
         while 'BuildCluster' not in _text(tmp_path / 'missing0' / 'logs' / 'worker_0.log'):
             assert missing[0].poll() is None and time.monotonic() < deadline, finish(missing[0])
             time.sleep(0.5)
-        killed = pair('killed', demo_set, demo_set, '--epoch_size', '3')  # long enough to be killed mid-run
+        # Long enough to be killed mid-run; MindSpore's heartbeat declares a silent worker lost after MS_NODE_TIMEOUT
+        # seconds (30 by default, 10 here for a shorter test).
+        killed = pair('killed', demo_set, demo_set, '--epoch_size', '3', MS_NODE_TIMEOUT='10')
         different = pair('different', parallel_set, short)
         deadline = time.monotonic() + 240
         while 'step 5/' not in _text(tmp_path / 'killed0.out'):
@@ -173,8 +180,8 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
         status, seconds, _, stderr = finish(missing[0])
         print(f'missing: machine 0 exited {status} after {seconds:.1f} s: {stderr[0]}')
         assert status != 0 and seconds < FAILURE_DEADLINE, (status, seconds, stderr)
-        assert stderr[0].startswith('train.py: error: the data-parallel group did not form: 2 workers were to join '
-                                    'within 30 s (CLUSTER_TIMEOUT)'), stderr
+        assert stderr[0].startswith(f'train.py: error: the data-parallel group did not form: 2 workers were to join '
+                                    f'within {MISSING_TIMEOUT} s (CLUSTER_TIMEOUT)'), stderr
 
         for process in different:
             status, seconds, _, stderr = finish(process)
