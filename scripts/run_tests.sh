@@ -6,9 +6,12 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$repo/scripts/setup_env.sh" --test
 cd "$repo"
 python="${VENV:-$repo/.venv}/bin/python"
-echo "[tests] $python -m pytest $*"
+# Two pytest-xdist processes, one per core: most tests wait on one single-threaded MindSpore graph compilation.
+# Each test file runs in one of them (its module fixtures are made once); a later -n (-n 0: none) overrides.
+workers=(--numprocesses "${TEST_PROCESSES:-2}" --dist loadfile)
+echo "[tests] $python -m pytest ${workers[*]} $*"
 status=0
-"$python" -m pytest "$@" || status=$?
+"$python" -m pytest "${workers[@]}" "$@" || status=$?
 if [ "$status" = 5 ]; then
     echo "[tests] no tests collected"
     exit 0

@@ -3,7 +3,11 @@ import os
 import re
 import sys
 
+import pytest
+
 from conftest import REPO, run_script
+
+pytestmark = pytest.mark.slow
 
 
 def test_two_workers_report_the_all_reduce_time(tmp_path):

@@ -39,11 +39,19 @@ def test_json_has_every_figure(tiny_run):
     assert len(report['load_average_before']) == len(report['load_average_after']) == 3
 
 
-def test_a_training_step_counts_three_forward_passes(tiny_run):
+def test_every_rate_comes_from_the_median_timed_step(tiny_run):
+    """Images/s, GFLOP/s and the fraction of the bound follow from the median of the timed steps (warm-up left out),
+    the batch of 2, and the forward FLOPs per image (three times as many for a training step: forward, and the
+    gradients of inputs and weights)."""
+    import statistics
     _, report = tiny_run
-    training, inference = report['training'], report['inference']
-    assert training['gflop_per_s'] * training['step_s_median'] == pytest.approx(
-        3 * inference['gflop_per_s'] * inference['step_s_median'])
+    for phase, passes in (('inference', 1), ('training', 3)):
+        figures = report[phase]
+        assert figures['step_s_median'] == statistics.median(figures['step_s'])
+        assert figures['images_per_s'] == pytest.approx(2 / figures['step_s_median'])
+        gflops = 2 * passes * report['forward_gflop_per_image'] / figures['step_s_median']
+        assert figures['gflop_per_s'] == pytest.approx(gflops)
+        assert figures['fraction_of_matmul_bound'] == pytest.approx(gflops / report['matmul_bound_gflop_per_s'])
 
 
 def test_the_full_model_costs_8_34_gflop_per_224_image():

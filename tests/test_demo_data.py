@@ -91,6 +91,7 @@ def test_missing_debian_data_says_how_to_install_it(tmp_path):
     assert not os.path.exists(tmp_path / 'out')
 
 
+@pytest.mark.slow
 def test_the_default_set_builds_in_seconds(tmp_path):
     start = time.perf_counter()
     result = run_script('-m', 'src.demo_data', '--output_dir', str(tmp_path))

@@ -152,6 +152,7 @@ GROUP_PROBE = textwrap.dedent('''
 
 
 @needs_two_cpus
+@pytest.mark.slow
 def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
     probe = tmp_path / 'probe.py'
     probe.write_text(GROUP_PROBE.format(repo=REPO))

@@ -16,6 +16,8 @@ from src.training import EpochEnd
 
 EPOCHS, BATCH = 2, 8
 
+pytestmark = pytest.mark.slow
+
 
 def short_run(demo, output_dir, monitor_first):
     """Train a tiny network for EPOCHS epochs on `demo`, validated and checkpointed every epoch, with the

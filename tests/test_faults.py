@@ -8,7 +8,6 @@ same files and names them.
     bash scripts/run_tests.sh -m fault      (this file and the fault cases of the other test files)
 """
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -17,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (INFER_APP, REPO, SMALL_NET, checkpoint, run_script, train_args,  # noqa: F401 (fixtures)
-                      write_image_folder)
+from conftest import (INFER_APP, INTERRUPTED_EPOCHS, REPO, SMALL_NET, checkpoint, run_script,  # noqa: F401
+                      train_args, write_image_folder)
 
 pytestmark = pytest.mark.fault
 
@@ -167,6 +166,7 @@ def test_train_checks_where_results_go_before_any_work(case, message, demo_set, 
     assert time.time() - started < 60  # refused up front, not after an epoch of training
 
 
+@pytest.mark.slow
 def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(demo_set, tmp_path, mounts):
     # Room for the settings, the metrics and one training checkpoint (3.1 MB at width 8), not for a second.
     output = full_disk(mounts, tmp_path / 'out', 5 * 2 ** 20, 4 * 2 ** 20)
@@ -222,51 +222,31 @@ def test_resume_from_weights_alone_is_one_line(best, demo_set, tmp_path):
                  'holds no training state (epoch, optimizer momentum): resume from a checkpoint written by train.py')
 
 
-def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(demo_set, tmp_path):
-    process = subprocess.Popen([sys.executable, *train_args(demo_set, tmp_path, '--epoch_size', '20',
-                                                            '--save_checkpoint_epochs', '1')],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = checkpoint(tmp_path, 1)
-    deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+def test_kill_9_during_a_save_and_at_a_random_moment_never_loses_a_checkpoint(interrupted_run):
+    """SIGKILL half-way through writing a checkpoint, then at a random moment of a resumed run: every checkpoint left
+    loads, the half-written file is a hidden temporary that the next run removes, and --resume from the newest
+    finishes the run."""
+    from src.files import PARTIAL_PREFIX
+    run = interrupted_run
+    during_save = run.killed_while_saving
+    assert during_save.status == -signal.SIGKILL, during_save.stderr[-3000:]
+    half_written = [name for name, loads in during_save.checkpoints.items() if loads is None]
+    assert half_written == [f'{PARTIAL_PREFIX}{checkpoint(run.output_dir, 2).name}']
+    assert checkpoint(run.output_dir, 1).name in during_save.checkpoints
+    assert run.killed_at_random.status == -signal.SIGKILL
+    for stop in (during_save, run.ctrl_c, run.killed_at_random):
+        assert all(stop.checkpoints[name] for name in stop.checkpoints if not name.startswith(PARTIAL_PREFIX))
+    assert not [name for name in run.ctrl_c.checkpoints if name.startswith(PARTIAL_PREFIX)]  # removed on start
+    assert run.final.returncode == 0, run.final.stderr[-3000:]
+    assert loads(checkpoint(run.output_dir, INTERRUPTED_EPOCHS)) and no_partial_files(run.output_dir,
+                                                                                     run.output_dir / 'ckpt')
+
+
+def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(interrupted_run):
+    ctrl_c = interrupted_run.ctrl_c
+    result = subprocess.CompletedProcess('train.py', ctrl_c.status, '', ctrl_c.stderr)
     line = assert_fault(result, 'train.py: interrupted: the last good checkpoint is', status=130)
-    assert '--resume' in line and loads(line.split('--resume ')[-1].rstrip(')'))
-
-
-def test_kill_9_at_random_moments_and_during_saves_never_loses_a_checkpoint(demo_set, tmp_path):
-    """SIGKILL a training run three times, twice the moment a checkpoint save is under way, once at a random
-    moment; after each kill every checkpoint left loads, and --resume from the newest finishes the run."""
-    rng = random.Random(20261202)
-    epochs = 4
-    args = train_args(demo_set, tmp_path, '--epoch_size', str(epochs), '--save_checkpoint_epochs', '1',
-                      '--keep_checkpoint_max', '10', '--run_eval', 'true', '--log_interval', '5')
-    folders = (tmp_path, tmp_path / 'ckpt')
-    during_saves = 0
-    for round_number in range(3):
-        saved = sorted((tmp_path / 'ckpt').glob('*.ckpt'))  # one-digit epochs sort by name
-        resume = ('--resume', str(saved[-1])) if saved else ()
-        process = subprocess.Popen([sys.executable, *args, *resume], cwd=REPO, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        if round_number % 2 == 0:  # the moment a save's temporary file appears
-            while process.poll() is None and no_partial_files(*folders):
-                time.sleep(0.0002)
-            during_saves += process.poll() is None
-        else:
-            time.sleep(rng.uniform(5, 15))
-        process.kill()
-        process.wait()
-        for path in [*(tmp_path / 'ckpt').glob('*.ckpt'), *tmp_path.glob('*_best.ckpt')]:
-            assert loads(path), path
-    assert during_saves >= 1
-    newest = sorted((tmp_path / 'ckpt').glob('*.ckpt'), key=lambda path: int(path.name.split('-')[1].split('_')[0]))
-    if not newest or newest[-1] != checkpoint(tmp_path, epochs):
-        result = run_script(*args, *(('--resume', str(newest[-1])) if newest else ()))
-        assert result.returncode == 0, result.stderr[-3000:]
-    assert loads(checkpoint(tmp_path, epochs)) and no_partial_files(*folders)
+    assert f'(continue with --resume {ctrl_c.resumed_from})' in line and loads(ctrl_c.resumed_from)
 
 
 # eval.py
@@ -460,6 +440,7 @@ def result_stems(output):
     return {name[:-len('_0.bin')] for name in os.listdir(output / 'result_Files')}
 
 
+@pytest.mark.usefixtures('repository_build')
 def test_the_app_skips_and_names_files_it_cannot_decode(infer_app_build, narrow_exports, val_with_bad_files,
                                                         tmp_path):
     result = app(narrow_exports, val_with_bad_files, tmp_path)
@@ -470,6 +451,7 @@ def test_the_app_skips_and_names_files_it_cannot_decode(infer_app_build, narrow_
     assert 'images: 4 of 3x64x48' in result.stdout
 
 
+@pytest.mark.usefixtures('repository_build')
 def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build, narrow_exports,
                                                                  val_with_bad_files, tmp_path):
     import json
@@ -498,6 +480,7 @@ def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build
     ('nothing_decodable', 1, 'none of the 2 files under'),
     ('output_dir_is_a_file', 1, 'cannot create folder'),
 ])
+@pytest.mark.usefixtures('repository_build')
 def test_the_app_refuses_in_one_line(case, status, message, infer_app_build, narrow_exports, val_with_bad_files,
                                      tmp_path):
     data, output, extra = val_with_bad_files, tmp_path / 'out', []
@@ -525,6 +508,7 @@ def test_the_app_refuses_in_one_line(case, status, message, infer_app_build, nar
     ('output_dir_is_a_file', 'cannot write into OUTPUT_DIR'),
     ('every_image_broken', 'no image of class folder a can be decoded'),
 ])
+@pytest.mark.usefixtures('repository_build')
 def test_the_inference_script_stops_before_the_app_with_the_reason(case, message, narrow_exports, tmp_path):
     data = tmp_path / 'val'
     (data / 'a').mkdir(parents=True)

@@ -12,6 +12,8 @@ import pytest
 from conftest import INFER_APP, INFER_APP_DIR, NARROW_MODEL, REPO
 from src.config import parse_config
 
+pytestmark = pytest.mark.usefixtures('repository_build')
+
 APP_DIR, APP = INFER_APP_DIR, INFER_APP
 HEIGHT, WIDTH = 64, 48  # NARROW_MODEL's input
 RESIZE = 73  # src.dataset.eval_resize_size(64, 48)

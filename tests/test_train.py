@@ -2,16 +2,14 @@
 mixed precision on the CPU, a two-worker msrun run, checkpoint evaluation, and the error paths."""
 import csv
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import (DATA_PARALLEL_BATCH, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET, STEPS_PER_EPOCH, VAL_PER_CLASS,
-                      checkpoint, parameter_digests, run_script, train_args)
+from conftest import (DATA_PARALLEL_BATCH, INTERRUPTED_EPOCHS, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET,
+                      STEPS_PER_EPOCH, VAL_PER_CLASS, checkpoint, parameter_digests, run_script, train_args)
 from src.lr_schedule import learning_rates
 
 
@@ -95,40 +93,25 @@ def test_eval_reports_bad_checkpoints(converged_run, demo, tmp_path):
     assert result.returncode == 2 and 'does not exist' in result.stderr
 
 
-def wait_for(path, process, timeout=300):
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.communicate()
-        assert time.time() < deadline, f'{path} did not appear'
-        time.sleep(0.5)
-
-
-def test_resume_after_a_kill_continues_the_schedule(demo, tmp_path):
-    args = train_args(demo, tmp_path, '--epoch_size', '3', '--save_checkpoint_epochs', '1', '--lr_init', '0.05',
-                      '--log_interval', '5')
-    process = subprocess.Popen([sys.executable, *args], cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        wait_for(checkpoint(tmp_path, 1), process)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
-    assert not checkpoint(tmp_path, 3).exists()
-    steps_before = read_csv(tmp_path / 'train_steps.csv')
-    assert int(load(checkpoint(tmp_path, 1))['global_step'].asnumpy()[0]) == STEPS_PER_EPOCH
-
-    result = run_script(*args, '--resume', str(checkpoint(tmp_path, 1)))
-    assert result.returncode == 0, result.stderr
+def test_resume_after_a_kill_continues_the_schedule(interrupted_run):
+    """The last resume of the interrupted run (killed during a save, interrupted, killed at random) goes on from
+    its checkpoint's epoch, step and learning rate to the end of the schedule."""
+    run = interrupted_run
+    assert run.final.returncode == 0, run.final.stderr
+    epoch = int(load(run.final_resumed_from)['epoch_num'].asnumpy())
+    assert 1 <= epoch < INTERRUPTED_EPOCHS and run.final_resumed_from == checkpoint(run.output_dir, epoch)
+    assert int(load(run.final_resumed_from)['global_step'].asnumpy()[0]) == epoch * STEPS_PER_EPOCH
     schedule = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH,
-                              epochs=3)
-    assert f'resuming after epoch 1 (step {STEPS_PER_EPOCH}, lr {schedule[STEPS_PER_EPOCH]:.6f})' in result.stdout
-    resumed = [row for row in read_csv(tmp_path / 'train_steps.csv')[len(steps_before):]]
-    assert resumed[0]['epoch'] == '2' and int(resumed[0]['global_step']) == STEPS_PER_EPOCH + 5
+                              epochs=INTERRUPTED_EPOCHS)
+    assert (f'resuming after epoch {epoch} (step {epoch * STEPS_PER_EPOCH}, lr {schedule[epoch * STEPS_PER_EPOCH]:.6f})'
+            in run.final.stdout)
+    resumed = read_csv(run.output_dir / 'train_steps.csv')[len(run.steps_before_final):]
+    assert resumed[0]['epoch'] == str(epoch + 1) and int(resumed[0]['global_step']) == epoch * STEPS_PER_EPOCH + 5
     for row in resumed:
         assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
-    final = load(checkpoint(tmp_path, 3))
-    assert int(final['global_step'].asnumpy()[0]) == 3 * STEPS_PER_EPOCH
-    assert int(final['epoch_num'].asnumpy()) == 3
+    final = load(checkpoint(run.output_dir, INTERRUPTED_EPOCHS))
+    assert int(final['global_step'].asnumpy()[0]) == INTERRUPTED_EPOCHS * STEPS_PER_EPOCH
+    assert int(final['epoch_num'].asnumpy()) == INTERRUPTED_EPOCHS
 
 
 def test_the_constant_schedule_warms_up_then_holds_the_peak():
@@ -148,6 +131,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged
     assert int(load(good)['epoch_num'].asnumpy()) == 5
 
 
+@pytest.mark.slow
 def test_mixed_precision_on_the_cpu_trains_without_nan(parallel_set, tmp_path):
     result = run_script(*train_args(parallel_set, tmp_path, '--epoch_size', '1', '--amp_level', 'O2',
                                     '--log_interval', '5'))
@@ -214,6 +198,7 @@ def test_launch_scripts_check_their_arguments(tmp_path):
         assert result.stderr.startswith(f'usage: bash scripts/{script}') and message in result.stderr
 
 
+@pytest.mark.slow
 def test_gpu_script_on_a_machine_without_gpu_fails_clearly(demo, tmp_path):
     result = subprocess.run(['bash', 'scripts/run_standalone_train_gpu.sh', '0', str(demo / 'train'),
                              '--num_classes', '10', '--output_dir', str(tmp_path)], cwd=REPO, capture_output=True,
