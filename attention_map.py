@@ -23,20 +23,19 @@ negative factors included: a high Ms marks where the attention is strongest in m
 The network runs in PyNative mode unless --mode graph is given: its stages are called one by one, and graph
 mode would compile each of them as a graph of its own (slower here).
 """
+import glob
 import os
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
-from matplotlib.figure import Figure
 from PIL import Image
 
 from src.config import parse_config
 from src.errors import UsageError, run_main
-from src.files import check_output_dir
+from src.files import check_output_dir, claim_output_dir, written_atomically
 from src.dataset import IMAGENET_MEAN, IMAGENET_STD
 from src.device import setup_device
 from src.inference import list_images, logits, network_from_checkpoint, preprocess, read_class_names, top_classes
+from src.progress import Progress
 
 ATTENTION_FOLDER = 'attention'
 BAMS = 3
@@ -96,6 +95,10 @@ def upsampled(attention_map, height, width):
 
 def draw_attention_figure(image, maps, title, path):
     """Save the picture of one image: the input, then each BAM's map over it, coloured from its min to its max."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=FIGURE_INCHES, dpi=DPI, layout='constrained')
     FigureCanvasAgg(figure)  # render with Agg: no display needed
     image_axes, *map_axes = figure.subplots(1, 1 + len(maps))
@@ -118,8 +121,8 @@ def draw_attention_figure(image, maps, title, path):
         axes.set_xticks([])
         axes.set_yticks([])
     figure.suptitle(title, fontsize=10)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    figure.savefig(path)
+    with written_atomically(path, 'the picture ') as partial:
+        figure.savefig(partial, format='png')
 
 
 def main():
@@ -134,8 +137,11 @@ def main():
     images, shown_names = list_images(cfg.image_path)
     pictures = output_paths(images, cfg.image_path, cfg.output_dir)
     check_output_dir(os.path.join(cfg.output_dir, ATTENTION_FOLDER), 'the pictures\' folder')
+    claim_output_dir(cfg.output_dir, 'attention_map', overwrite=cfg.overwrite,
+                     results=[glob.escape(os.path.relpath(picture, cfg.output_dir)) for picture in pictures])
     setup_device(cfg)
     net = network_from_checkpoint(cfg, cfg.model_file)
+    progress = Progress(len(images), 'drawing')
     for start in range(0, len(images), cfg.batch_size):
         chunk = slice(start, start + cfg.batch_size)
         batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, crop_pct=cfg.crop_pct,
@@ -148,10 +154,10 @@ def main():
             try:
                 draw_attention_figure(displayable(batch[index]), [maps[index] for maps in batch_maps],
                                       f'{name}\npredicted: {predicted}', picture)
-            except OSError as error:
-                raise UsageError(f'cannot write {picture}: {error.strerror or error}; the {start + index} pictures '
-                                 f'listed above were written') from error
+            except UsageError as error:
+                raise UsageError(f'{error}; the {start + index} pictures listed above were written') from error
             print(f'{name}: {predicted} -> {picture}', flush=True)
+        progress.advance(len(batch))
     print(f'{len(images)} attention pictures in {os.path.join(cfg.output_dir, ATTENTION_FOLDER)}')
 
 

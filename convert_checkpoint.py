@@ -7,10 +7,11 @@ Takes the file as the authors released it (PyTorch 0.4's legacy format, {'epoch'
 'best_prec1', 'optimizer'}, keys prefixed 'module.'), a file in today's zip format, a bare state dict, or keys
 without 'module.'. Before anything is written, the authors' model (src/official_bam_torch.py) loaded from the file
 and the converted MindSpore network classify the same random 224x224 images in inference mode: the largest logit
-difference is printed, and the checkpoint is written only if it is within 1e-4 of the largest logit. The output
-holds the network's weights and BatchNorm statistics, for eval.py, export.py, predict.py, attention_map.py and
-train.py --pre_trained true, with --num_classes set to the file's class count (1000 for the release) and the
-default --bam_fusion product, which the authors trained with.
+difference is printed, and the checkpoint is written only if it is within 1e-4 of the largest logit (an existing
+file only with --overwrite true, never the input itself). The output holds the network's weights and BatchNorm
+statistics, for eval.py, export.py, predict.py, attention_map.py and train.py --pre_trained true, with
+--num_classes set to the file's class count (1000 for the release) and the default --bam_fusion product, which
+the authors trained with.
 
 Needs PyTorch (the CPU build is enough), which nothing else in the repository needs at run time.
 """
@@ -21,7 +22,8 @@ import numpy as np
 
 from src.config import defaults
 from src.errors import OneLineParser, UsageError, run_main
-from src.files import check_output_dir
+from src.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
+from src.interrupts import report_kept
 from src.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
                                   read_official_state_dict, torch_file_format)
 
@@ -38,6 +40,8 @@ def parse_args():
                         help='the authors\' PyTorch file (RESNET50_IMAGENET_BAM_best.pth.tar) or a state dict')
     parser.add_argument('--output', required=True, help='MindSpore checkpoint to write (.ckpt is added if missing)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random images of the check')
+    parser.add_argument('--overwrite', choices=('true', 'false'), default='false',
+                        help='replace an existing --output file')
     return parser.parse_args()
 
 
@@ -49,6 +53,7 @@ def output_path(path):
     if os.path.isdir(path):
         raise UsageError(f'--output {path} is a folder; name the checkpoint file to write')
     check_output_dir(os.path.dirname(path), '--output\'s folder')
+    check_name_fits(path, '--output')
     return path
 
 
@@ -103,6 +108,9 @@ def describe(content, path, state):
 def main():
     args = parse_args()
     output = output_path(args.output)
+    check_not_an_input(output, {'--torch_checkpoint': args.torch_checkpoint}, '--output')
+    hold_output_file(output, '--output', args.overwrite == 'true')
+    report_kept(lambda: f'{output} was not written')
     content, state = read_official_state_dict(args.torch_checkpoint)
     print(f'read {args.torch_checkpoint}: {describe(content, args.torch_checkpoint, state)}', flush=True)
     from src.official_bam_torch import ResidualNetBAM

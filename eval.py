@@ -2,8 +2,10 @@
 or each checkpoint of a folder in epoch order.
 
   python eval.py --checkpoint_path OUTPUT_DIR/ckpt --val_data_path VAL_DIR [--num_classes N ...]
-Prints a line per checkpoint and writes OUTPUT_DIR/eval_results.csv (one row per checkpoint). A checkpoint
-that cannot be read or does not fit the network is reported and skipped; the exit status is then 2.
+Prints a line per checkpoint (and, on long scoring, a progress line every 10 s on stderr) and writes
+OUTPUT_DIR/eval_results.csv (one row per checkpoint). A checkpoint that cannot be read or does not fit the network
+is reported and skipped; the exit status is then 2. An OUTPUT_DIR holding an earlier evaluation's results is
+refused unless --overwrite true.
 """
 import csv
 import io
@@ -13,9 +15,11 @@ import time
 
 from src.config import command_settings, parse_config, save_config
 from src.errors import UsageError, run_main
-from src.files import check_output_dir, write_text_atomically
+from src.files import check_output_dir, claim_output_dir, write_text_atomically
+from src.interrupts import report_kept
 
 RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
+RESULTS_FILE, CONFIG_FILE = 'eval_results.csv', 'eval_config.json'
 
 
 def main():
@@ -23,16 +27,20 @@ def main():
     from src.checkpoint import checkpoint_files
     checkpoints = checkpoint_files(cfg.checkpoint_path)
     check_output_dir(cfg.output_dir, '--output_dir')  # before the scoring whose results would be lost
+    claim_output_dir(cfg.output_dir, 'eval', results=(RESULTS_FILE,), overwrite=cfg.overwrite)
+    rows = []
+    report_kept(lambda: f'{len(rows)} of {len(checkpoints)} checkpoints scored (above); {RESULTS_FILE} not written')
 
     from src.device import setup_device
     device = setup_device(cfg)
     if device.is_main:
-        save_config(command_settings(cfg), cfg.output_dir, 'eval_config.json')
+        save_config(command_settings(cfg), cfg.output_dir, CONFIG_FILE)
 
     from src.checkpoint import load_weights
     from src.dataset import create_dataset
     from src.cpu_fast_conv import speed_up_cpu_convs
     from src.evaluation import NonFiniteLogitsError, evaluate
+    from src.progress import Progress
     from src.ResNet50_BAM import resnet50_bam
 
     val_set = create_dataset(cfg.val_data_path, training=False, batch_size=cfg.batch_size,
@@ -42,12 +50,12 @@ def main():
                              eval_resize=cfg.eval_resize)
     net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)
     speed_up_cpu_convs(net, cfg)
-    rows = []
     for path in checkpoints:
         started = time.time()
         try:
             load_weights(net, path)
-            result = evaluate(net, val_set.dataset, device.group_size)
+            result = evaluate(net, val_set.dataset, device.group_size,
+                              Progress(val_set.shard_images, f'scoring {os.path.basename(path)}'))
         except (UsageError, NonFiniteLogitsError) as error:
             if len(checkpoints) == 1:
                 raise UsageError(f'{path}: {error}' if isinstance(error, NonFiniteLogitsError) else str(error)) \
@@ -61,7 +69,7 @@ def main():
                   f"({result['images']} images, {rows[-1]['seconds']} s)", flush=True)
 
     if device.is_main:
-        results_path = os.path.join(cfg.output_dir, 'eval_results.csv')
+        results_path = os.path.join(cfg.output_dir, RESULTS_FILE)
         table = io.StringIO()
         writer = csv.DictWriter(table, fieldnames=RESULT_FIELDS, lineterminator='\n')
         writer.writeheader()

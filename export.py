@@ -20,7 +20,8 @@ What --batch_size means:
 MINDIR is checked by loading it back (`mindspore.load` + `nn.GraphCell`), ONNX in ONNX Runtime (a requirement
 of the repository, so every ONNX file is run before it is kept): the largest difference from the checkpoint's network is printed for each batch, and a file
 that differs by more than a tolerance is not kept. The export is written under a temporary name and
-renamed into place after the check, so NAME.<ext> is never a partial or unchecked file.
+renamed into place after the check, so NAME.<ext> is never a partial or unchecked file. An existing NAME.<ext> is
+replaced only with --overwrite true, and two exports to one name at once are refused.
 """
 import logging
 import os
@@ -30,7 +31,8 @@ import numpy as np
 
 from src.config import parse_config
 from src.errors import UsageError, run_main
-from src.files import check_output_dir, written_atomically
+from src.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file, written_atomically
+from src.interrupts import report_kept
 from src.device import resolve_target, setup_device
 from src.inference import largest_difference, logits, network_from_checkpoint, network_from_mindir
 from src.mindspore_log import mindspore_log_kept
@@ -60,6 +62,7 @@ def output_path(file_name, file_format):
         raise UsageError(f'--file_name {file_name}: MindSpore writes only paths of letters, digits and @ _ - . : /; '
                          f'{path} has others')
     check_output_dir(os.path.dirname(path), '--file_name\'s folder')
+    check_name_fits(path, '--file_name')
     return path
 
 
@@ -195,6 +198,9 @@ def main():
     if not os.path.isfile(cfg.ckpt_file):
         raise UsageError(f'--ckpt_file {cfg.ckpt_file} does not exist')
     path = output_path(cfg.file_name, cfg.file_format)
+    check_not_an_input(path, {'--ckpt_file': cfg.ckpt_file}, '--file_name')
+    hold_output_file(path, '--file_name', cfg.overwrite)
+    report_kept(lambda: f'{path} was not written')
     if cfg.file_format == 'ONNX':
         import_onnxruntime()  # before the export, which would otherwise be thrown away unchecked
     if cfg.file_format == 'AIR':

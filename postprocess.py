@@ -4,7 +4,8 @@
 
 DIR holds one `<image stem>_0.bin` per image: the float32 logits the app wrote (its result_Files/ folder).
 FILE is the JSON {image stem: class index} that create_imagenet2012_label.py writes for the same image
-folder. Every result needs a label and every label a result. Prints
+folder. Every result needs a label and every label a result, and the model's class count (logits per result) must
+be the folder's (its highest label + 1, as every class folder keeps an image), as eval.py requires. Prints
   Total data: N, top1 accuracy: x, top5 accuracy: y.
 """
 import os
@@ -71,6 +72,11 @@ def accuracy(results, labels, label_path):
     if unknown:
         raise UsageError(f'{len(unknown)} labels in {label_path} are not classes of the {num_classes}-class '
                          f'model: {some(f"{stem} -> {labels[stem]}" for stem in unknown)}')
+    label_classes = int(targets.max()) + 1
+    if label_classes < num_classes:
+        raise UsageError(f'{label_path} labels {label_classes} classes but the results hold {num_classes} logits '
+                         f'each, from a {num_classes}-class model; as eval.py requires, score it on a val set with one '
+                         f'folder for each class it was trained on, named as in training')
     non_finite = [stem for stem, row in zip(stems, logits) if not np.isfinite(row).all()]
     if non_finite:
         raise UsageError(f'{len(non_finite)} of {len(stems)} result files hold NaN or infinite logits, which are not '

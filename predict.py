@@ -23,6 +23,7 @@ from src.errors import UsageError, first_line, run_main
 from src.device import setup_device
 from src.inference import (list_images, logits, network_from_checkpoint, network_from_mindir, preprocess,
                            read_class_names, top_classes)
+from src.progress import Progress
 
 MODEL_KINDS = ('.ckpt', '.mindir')
 
@@ -58,6 +59,7 @@ def main():
     images, shown_names = list_images(cfg.image_path)
     setup_device(cfg)
     classify = load_classifier(cfg)
+    progress = Progress(len(images), 'predicting')
     for start in range(0, len(images), cfg.batch_size):
         batch = np.stack([preprocess(path, cfg.image_height, cfg.image_width, crop_pct=cfg.crop_pct,
                                      resize=cfg.eval_resize)
@@ -67,7 +69,8 @@ def main():
             raise UsageError(f'--class_names {cfg.class_names} names {len(class_names)} classes but the model '
                              f'has {batch_logits.shape[1]}')
         for name, row in zip(shown_names[start:start + cfg.batch_size], batch_logits):
-            print(f'{name}: {top_classes(row, class_names)}')
+            print(f'{name}: {top_classes(row, class_names)}', flush=True)
+        progress.advance(len(batch))
 
 
 if __name__ == '__main__':

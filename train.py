@@ -5,15 +5,26 @@ precision, checkpoints, resume, and validation while training.
   python train.py ... --resume OUTPUT_DIR/ckpt/train_resnet50_bam_imagenet-4_312.ckpt
 Data-parallel runs start through scripts/run_distribute_train*.sh, which add --run_distribute true.
 Writes OUTPUT_DIR/config.json (the settings, also a recipe for --config), run.json, ckpt/*.ckpt, train_steps.csv,
-epochs.csv, the best checkpoint and, at the end, training_curves.png (src/plots.py).
+epochs.csv, the best checkpoint and, at the end, training_curves.png (src/plots.py). OUTPUT_DIR is this run's
+while it runs: a second run into it stops at once, naming this one; a new run into a folder holding an earlier
+run's results is refused unless it continues that run (--resume a checkpoint in it) or --overwrite true.
 """
 import os
-import signal
 import sys
 
+from src.checkpoint import checkpoint_files, checkpoint_prefix
 from src.config import command_settings, format_config, parse_config, save_config
-from src.errors import Interrupted, UsageError, run_main
-from src.files import check_output_dir, remove_partial_files, write_json
+from src.device import exit_with_launcher
+from src.errors import UsageError, run_main
+from src.files import (check_name_fits, check_output_dir, claim_output_dir, is_inside, remove_partial_files,
+                       write_json)
+from src.interrupts import report_kept
+
+# What a run leaves in --output_dir (logs/, which the launch scripts make first, is not among them).
+RESULTS = ('config.json', 'run.json', 'train_steps.csv', 'epochs.csv', 'training_curves.png', '*_best.ckpt',
+           'ckpt/*.ckpt')
+# Set by src/launch.py for the processes it starts: the output folder the launch holds for them.
+LAUNCH_HOLDS_OUTPUT_DIR = 'LAUNCH_HOLDS_OUTPUT_DIR'
 
 
 def check_inputs(cfg):
@@ -26,21 +37,58 @@ def check_inputs(cfg):
                          f'{cfg.checkpoint_path} is {"a folder" if os.path.isdir(cfg.checkpoint_path) else "missing"}')
     from src.dataset import check_train_val
     check_train_val(cfg.data_path, cfg.val_data_path if cfg.run_eval else None, cfg.num_classes)
+    for option in ('data_path', 'val_data_path') if cfg.run_eval else ('data_path',):
+        if is_inside(cfg.output_dir, cfg[option]):
+            raise UsageError(f'--output_dir {cfg.output_dir} lies inside --{option} {cfg[option]}, where it would '
+                             f'become a class folder of the next run: choose a folder outside it')
     # Every file the run writes goes below these two folders: found unwritable now, not after an epoch.
     check_output_dir(cfg.output_dir, '--output_dir')
-    return check_output_dir(os.path.join(cfg.output_dir, 'ckpt'), 'the checkpoint folder')
+    checkpoint_dir = check_output_dir(os.path.join(cfg.output_dir, 'ckpt'), 'the checkpoint folder')
+    # The longest name a checkpoint of this run can take (steps per epoch are known only once the data is read).
+    check_name_fits(os.path.join(checkpoint_dir, f'{checkpoint_prefix(cfg.name)}-{cfg.epoch_size}_{10 ** 9}.ckpt'),
+                    '--name')
+    return checkpoint_dir
+
+
+def claim_output(cfg):
+    """Make --output_dir this run's (src.files.claim_output_dir): a resume from a checkpoint in it continues the
+    run there; --overwrite true replaces an earlier run's results, never the checkpoint this run starts from."""
+    held = os.environ.get(LAUNCH_HOLDS_OUTPUT_DIR) == os.path.abspath(cfg.output_dir)
+    continuing = bool(cfg.resume) and is_inside(cfg.resume, cfg.output_dir)
+    start = cfg.resume or (cfg.checkpoint_path if cfg.pre_trained else '')
+    if cfg.overwrite and start and is_inside(start, cfg.output_dir) and not continuing:
+        raise UsageError(f'--overwrite true would remove the results in --output_dir {cfg.output_dir}, among them '
+                         f'{start}, which this run starts from: copy it elsewhere first, or choose another folder')
+    removed = claim_output_dir(cfg.output_dir, 'train', results=RESULTS, continuing=continuing,
+                               overwrite=cfg.overwrite, held_by_launch=held,
+                               continue_hint=', continue that run with --resume CHECKPOINT_IN_IT,')
+    if removed:
+        print(f'--overwrite true: removed the {len(removed)} result files of the earlier run in {cfg.output_dir}',
+              flush=True)
 
 
 def main():
+    exit_with_launcher()
     cfg = parse_config(__doc__, command='train')
     checkpoint_dir = check_inputs(cfg)
+    if not cfg.run_distribute:
+        claim_output(cfg)
 
-    from src.device import check_same_data, leave_group_now, setup_device
+    def kept():
+        try:
+            last = checkpoint_files(checkpoint_dir)[-1]
+        except UsageError:
+            return 'no checkpoint was saved'
+        return f'the last good checkpoint is {last} (continue with --resume {last})'
+    report_kept(kept)  # said on Ctrl-C (src/interrupts.py) and after a failure
+
+    from src.device import check_same_data, setup_device
     device = setup_device(cfg)
+    if cfg.run_distribute and device.is_main:  # launched by src/launch.py, or by hand (mpirun)
+        claim_output(cfg)
 
     import mindspore as ms
-    from src.checkpoint import (CheckpointSaver, checkpoint_files, checkpoint_prefix, load_pretrained,
-                                parameter_digest, restore_training_state)
+    from src.checkpoint import CheckpointSaver, load_pretrained, parameter_digest, restore_training_state
     from src.dataset import create_dataset
     from src.evaluation import NonFiniteLogitsError, Validator
     from src.lr_schedule import learning_rates as schedule
@@ -105,6 +153,8 @@ def main():
 
     if device.is_main:
         settings = command_settings(cfg)
+        if not cfg.pre_trained:  # unused by this run: `eval.py --config OUTPUT_DIR/config.json` scores its checkpoints
+            settings['checkpoint_path'] = checkpoint_dir
         facts = {'config': cfg.config, 'amp_level_used': amp_level(cfg), 'group_size': device.group_size,
                  'steps_per_epoch': steps, 'train_images': train_set.total_images}
         print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n'
@@ -115,27 +165,13 @@ def main():
             print(f'resuming after epoch {start_epoch} (step {start_epoch * steps}, '
                   f'lr {learning_rates[start_epoch * steps]:.6f})', flush=True)
 
-    def kept():
-        try:
-            last = checkpoint_files(checkpoint_dir)[-1]
-        except UsageError:
-            return 'no checkpoint was saved'
-        return f'the last good checkpoint is {last} (continue with --resume {last})'
-
     sink = cfg.use_dataset_sink and device.target != 'CPU'
     model = ms.Model(train_network)
-    # During training MindSpore's runtime answers Ctrl-C by ending the process with SIGTERM, silently; caught here,
-    # both end the run with a line saying which checkpoint to resume from (as does a scheduler's SIGTERM).
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         model.train(cfg.epoch_size, train_set.dataset, callbacks=callbacks, dataset_sink_mode=sink,
                     initial_epoch=start_epoch)
     except (NonFiniteLossError, NonFiniteLogitsError) as error:
         sys.exit(f'train.py: {error}; {kept()}; lower --lr_init, add --warmup_epochs or use --amp_level O0')
-    except KeyboardInterrupt as interruption:
-        if device.group_size > 1:  # the group is ending: a peer failed, or the launch was stopped
-            leave_group_now(f'train.py: interrupted: {kept()}', 130)
-        raise Interrupted(kept()) from interruption
     except (UsageError, OSError) as error:  # a checkpoint or a metrics file could not be written: disk full, ...
         reason = error if isinstance(error, UsageError) else f'cannot write {error.filename}: {error.strerror}'
         raise UsageError(f'{reason}; training stopped, {kept()}') from error

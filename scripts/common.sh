@@ -1,5 +1,7 @@
 # Shared by the scripts in this folder (sourced, not run).
-# REPO: the repository root, whatever the caller's working directory.
+# REPO: the repository root, whatever the caller's working directory. The scripts run the entry points from the
+# caller's folder as "$PYTHON" "$REPO/eval.py" (which puts the repository first on their module path), so that a
+# relative path means the caller's folder to the script and to the entry point alike.
 # PYTHON: $PYTHON if set, else the virtual environment scripts/setup_env.sh makes ($VENV, default .venv),
 # else python3; its folder goes first on PATH so that launchers which start `python` themselves (msrun,
 # mpirun) start the same interpreter.
@@ -15,6 +17,12 @@ export PATH="$(dirname "$PYTHON"):$PATH"
 usage_error() {
     echo "usage: $USAGE" >&2
     echo "error: $1" >&2
+    exit 2
+}
+
+# fail MESSAGE: the one line "SCRIPT: error: MESSAGE" for input that does not fit (the arguments themselves do), exit 2.
+fail() {
+    echo "$(basename "$0"): error: $1" >&2
     exit 2
 }
 
@@ -51,18 +59,19 @@ output_dir_of() {
 data_parallel_train() {
     local target="$1" count_option="$2" count="$3" data_path="$4"; shift 4
     # From the caller's folder, where relative paths among the options point; the repository first on the path.
-    "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.launch import main; sys.exit(main())' \
+    # exec: the launcher is the script's own process, so a signal or SIGKILL sent to the script's pid reaches it.
+    exec "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.launch import main; sys.exit(main())' \
         "$REPO" --prog "$(basename "$0")" --device_target "$target" "$count_option" "$count" -- \
         --data_path "$data_path" "$@"
 }
 
-# run_logged LOG_FILE COMMAND...: run COMMAND in the repository, its output shown and kept in LOG_FILE;
+# run_logged LOG_FILE COMMAND...: run COMMAND in the caller's folder, its output shown and kept in LOG_FILE;
 # the exit status is COMMAND's.
 run_logged() {
     local log="$1"; shift
     make_folder 'the log folder' "$(dirname "$log")"
     echo "[run] $* (log: $log)"
-    (cd "$REPO" && "$@") 2>&1 | tee "$log"
+    "$@" 2>&1 | tee "$log"
 }
 
 # standalone_train TARGET DEVICE_ID DATA_PATH [train.py options]: training on one device of TARGET, logged to
@@ -73,7 +82,7 @@ standalone_train() {
     local device_id="$1" data_path
     data_path="$(absolute "$2")"; shift 2
     [[ "$device_id" =~ ^[0-9]+$ ]] || usage_error "DEVICE_ID must be a non-negative integer, got '$device_id'"
-    run_logged "$(output_dir_of "$@")/logs/train.log" "$PYTHON" train.py --device_target "$target" \
+    run_logged "$(output_dir_of "$@")/logs/train.log" "$PYTHON" "$REPO/train.py" --device_target "$target" \
         --device_id "$device_id" --data_path "$data_path" "$@"
 }
 
@@ -97,6 +106,6 @@ evaluate() {
     checkpoint_path="$(absolute "$1")"; data_path="$(absolute "$2")"; shift 2
     if [ $# -gt 0 ] && [[ "$1" != --* ]]; then device_id="$1"; shift; fi
     [[ "$device_id" =~ ^[0-9]+$ ]] || usage_error "DEVICE_ID must be a non-negative integer, got '$device_id'"
-    run_logged "$(output_dir_of "$@")/logs/eval.log" "$PYTHON" eval.py --device_target "$target" \
+    run_logged "$(output_dir_of "$@")/logs/eval.log" "$PYTHON" "$REPO/eval.py" --device_target "$target" \
         --device_id "$device_id" --checkpoint_path "$checkpoint_path" --val_data_path "$data_path" "$@"
 }

@@ -5,7 +5,8 @@
 # maps, and print the results and where the files are.
 #   bash scripts/quick_start.sh           the demo run: full-width network (about 12 minutes on 2 cores, packages included)
 #   bash scripts/quick_start.sh --fast    a narrow network, two short epochs (what CI runs; about a minute)
-# Data goes to data/, results to output/ (OUTPUT_ROOT overrides output/).
+# Data goes to data/, results to output/ (OUTPUT_ROOT overrides output/; a relative one is taken from the folder the
+# script is started in). An earlier run's results there are removed first, and the script says so.
 set -euo pipefail
 USAGE="bash scripts/quick_start.sh [--fast]"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,13 +26,13 @@ source "$repo/scripts/common.sh"
 recipe=(--config "$repo/configs/demo.yaml")
 if $fast; then
     data="$repo/data/fashion_demo_fast"
-    output="${OUTPUT_ROOT:-$repo/output}/quick_start_fast"
+    output="$(absolute "${OUTPUT_ROOT:-$repo/output}")/quick_start_fast"
     demo_data=(--train_per_class 60 --val_per_class 20)
     recipe+=(--base_width 8)
     training=(--epoch_size 2 --lr_init 0.05 --batch_size 32)
 else
     data="$repo/data/fashion_demo"
-    output="${OUTPUT_ROOT:-$repo/output}/quick_start"
+    output="$(absolute "${OUTPUT_ROOT:-$repo/output}")/quick_start"
     demo_data=()
     training=()
 fi
@@ -43,22 +44,27 @@ step "1/6 demo data: real Fashion-MNIST photos as an ImageNet-style folder set i
 if [ -d "$data/train" ] && [ -d "$data/val" ]; then
     echo "already there; delete $data to rebuild it"
 else
+    # A module run (-m) from the repository, so that it imports this src/; its paths are absolute.
     (cd "$repo" && "$PYTHON" -m src.demo_data --output_dir "$data" "${demo_data[@]}")
 fi
 
 step "2/6 training ResNet50-BAM with validation after every epoch (log: $output/logs/train.log)"
-rm -rf "$output"
-run_logged "$output/logs/train.log" "$PYTHON" train.py "${recipe[@]}" --data_path "$data/train" \
+# train.py refuses a folder holding an earlier run's results: the demo starts from a clean one.
+if [ -e "$output" ]; then
+    echo "removing the earlier demo run in $output"
+    rm -rf "$output"
+fi
+run_logged "$output/logs/train.log" "$PYTHON" "$repo/train.py" "${recipe[@]}" --data_path "$data/train" \
     --val_data_path "$data/val" --output_dir "$output" "${training[@]}"
 
 step "3/6 evaluating the best checkpoint on every val image"
-run_logged "$output/logs/eval.log" "$PYTHON" eval.py --checkpoint_path "$best" --val_data_path "$data/val" \
+run_logged "$output/logs/eval.log" "$PYTHON" "$repo/eval.py" --checkpoint_path "$best" --val_data_path "$data/val" \
     --output_dir "$output/eval" "${recipe[@]}"
 
 step "4/6 exporting it to ONNX and MINDIR (each checked against the checkpoint)"
 for format in ONNX MINDIR; do
-    run_logged "$output/logs/export_$format.log" "$PYTHON" export.py --ckpt_file "$best" --file_format "$format" \
-        --file_name "$output/resnet50_bam_fashion_demo" "${recipe[@]}"
+    run_logged "$output/logs/export_$format.log" "$PYTHON" "$repo/export.py" --ckpt_file "$best" \
+        --file_format "$format" --file_name "$output/resnet50_bam_fashion_demo" "${recipe[@]}"
 done
 
 step "5/6 the C++ inference app (OpenCV DNN on the ONNX export) over the val images"
@@ -71,7 +77,7 @@ for class_dir in "$data"/val/*/; do
     images=("$class_dir"*)  # sorted by the shell; no pipe whose reader could close early under pipefail
     cp "${images[0]}" "$output/attention_inputs/"
 done
-run_logged "$output/logs/attention.log" "$PYTHON" attention_map.py --model_file "$best" \
+run_logged "$output/logs/attention.log" "$PYTHON" "$repo/attention_map.py" --model_file "$best" \
     --image_path "$output/attention_inputs" --class_names "$data/class_names.json" --output_dir "$output" \
     "${recipe[@]}"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The inference flow on Ascend 310: build the app with MindSpore Lite, classify every image of a class-folder val
-# set with a MINDIR export, write the label file, print top-1/top-5 accuracy and latency.
+# The inference flow on Ascend 310: write the label file, build the app with MindSpore Lite, classify every image of
+# a class-folder val set with a MINDIR export, print top-1/top-5 accuracy and latency. A MINDIR cannot be read here
+# without MindSpore: the app checks its class count against the val set's once it has loaded it, before classifying.
 # MINDSPORE_LITE_PATH is the root of the MindSpore Lite cloud-inference package for Ascend (since MindSpore 2.2
 # the only C++ inference library; it holds runtime/include/api/model.h); source the CANN set_env.sh first.
 # The MINDIR: export.py --file_format MINDIR --dynamic_batch false (batch 1, the shape the app runs); a
@@ -37,5 +38,6 @@ for folder in tools/converter/lib runtime/third_party/dnnl runtime/lib; do
     [ ! -d "$lite/$folder" ] || LD_LIBRARY_PATH="$lite/$folder:${LD_LIBRARY_PATH:-}"
 done
 export LD_LIBRARY_PATH
+label_images "$data"
 run_step build bash "$APP_DIR/build.sh" --lite_path "$lite"
 infer_and_score "$model" "$data" "$height" "$width" "$crop" --backend=ascend --device_id="$device_id"

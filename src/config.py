@@ -120,6 +120,9 @@ SETTINGS = {
         'resume': Setting('', 'checkpoint to continue an interrupted training run from'),
         'run_eval': Setting(False, 'validate during training and keep the best checkpoint'),
         'eval_interval': Setting(1, 'epochs between validations'),
+        'overwrite': Setting(False, 'replace the results an earlier run left where this one writes (--output_dir, or '
+                                    'the file --file_name names); without it such a folder or file is refused. '
+                                    'Command line only: recipes and saved settings never hold it'),
     },
     'export': {
         'ckpt_file': Setting('', 'checkpoint to export'),
@@ -153,10 +156,10 @@ INFERENCE = (*DEVICE, *NETWORK, *EVAL_PREPROCESSING, *SETTINGS['inference'])
 COMMANDS = {
     'train': tuple(key for group in ('data', 'model', 'optimisation', 'fine-tuning', 'run') for key in SETTINGS[group]),
     'eval': (*DEVICE, *NETWORK, 'cpu_fast_conv', 'val_data_path', *EVAL_PREPROCESSING, 'num_parallel_workers',
-             'checkpoint_path', 'output_dir'),
-    'export': (*DEVICE, *NETWORK, *SETTINGS['export']),
+             'checkpoint_path', 'output_dir', 'overwrite'),
+    'export': (*DEVICE, *NETWORK, *SETTINGS['export'], 'overwrite'),
     'predict': INFERENCE,
-    'attention_map': (*INFERENCE, 'output_dir'),
+    'attention_map': (*INFERENCE, 'output_dir', 'overwrite'),
     'benchmark': (*DEVICE, *NETWORK, 'cpu_fast_conv', 'num_parallel_workers', *SETTINGS['optimisation'],
                   *SETTINGS['benchmark']),
     'plots': ('output_dir',),
@@ -166,6 +169,9 @@ POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 's
             'eval_interval', 'log_interval', 'lr_init', 'loss_scale', 'bench_steps', 'bench_pipeline_images')
 NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed',
                 'bench_warmup')
+# A choice made on the command line each time: a recipe that replaced earlier results whenever it was repeated
+# would lose them without a word.
+COMMAND_LINE_ONLY = ('overwrite',)
 MIN_IMAGE_SIZE = 32
 FILE_NAME_PART = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 TYPE_NAMES = {bool: 'true or false', int: 'a whole number', float: 'a number', str: 'a string'}
@@ -188,15 +194,9 @@ def _to_bool(text):
 def read_recipe(path):
     """{key: value} of a YAML recipe file, each key a setting and each value of its type (an int for a float
     setting is taken); UsageError naming the file and the key otherwise."""
-    import yaml
-
     if not os.path.isfile(path):
         raise UsageError(f'--config {path} does not exist')
-    try:
-        with open(path, encoding='utf-8') as handle:
-            recipe = yaml.safe_load(handle)
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise UsageError(f'--config {path} is not YAML: {str(error).splitlines()[0]}') from error
+    recipe = _bounded_yaml(path)
     if recipe is None:
         return {}
     if not isinstance(recipe, dict):
@@ -205,7 +205,10 @@ def read_recipe(path):
         if key not in SETTING:
             near = _nearest(str(key), SETTING)
             hint = f'; did you mean {near}?' if near else ''
-            raise UsageError(f'--config {path}: unknown key {key!r}{hint}')
+            raise UsageError(f'--config {path}: unknown key {_quoted(key)}{hint}')
+        if key in COMMAND_LINE_ONLY:
+            raise UsageError(f'--config {path}: {key} is a command-line choice only (--{key} true); remove it from '
+                             f'the recipe')
         setting = SETTING[key]
         kind = type(setting.default)
         if kind is float and isinstance(value, str):
@@ -213,10 +216,65 @@ def read_recipe(path):
         fits = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or \
                (kind is float and isinstance(value, int) and not isinstance(value, bool))
         if not fits:
-            raise UsageError(f'--config {path}: {key} must be {TYPE_NAMES[kind]}, got {value!r}')
+            raise UsageError(f'--config {path}: {key} must be {TYPE_NAMES[kind]}, got {_quoted(value)}')
         if setting.choices and value not in setting.choices:
-            raise UsageError(f'--config {path}: {key} must be one of {", ".join(setting.choices)}, got {value!r}')
+            raise UsageError(f'--config {path}: {key} must be one of {", ".join(setting.choices)}, '
+                             f'got {_quoted(value)}')
     return {key: float(value) if isinstance(SETTING[key].default, float) else value for key, value in recipe.items()}
+
+
+# A recipe is a few dozen "key: value" lines of plain values (the shipped ones are about 1 KiB). Far looser bounds
+# still stop a broken or hostile file early: 5,000 nested brackets would exhaust Python's recursion limit in
+# PyYAML's composer (and cost its scanner seconds), and a few hundred bytes of nested aliases ("billion laughs")
+# stand for billions of values, harmless while they are shared but not once a message spells them out.
+RECIPE_MAX_BYTES = 64 * 1024
+RECIPE_MAX_DEPTH = 8
+RECIPE_MAX_ALIASES = 32
+QUOTED_CHARACTERS = 60
+
+
+def _bounded_yaml(path):
+    """The YAML document of the recipe at `path`, or UsageError if the file is larger, nests deeper or uses more
+    aliases than a recipe can need (checked on the parser's events, which stop at the first excess, before
+    PyYAML builds anything), or is not YAML."""
+    import yaml
+
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read(RECIPE_MAX_BYTES + 1)
+    except OSError as error:
+        raise UsageError(f'--config {path} cannot be read ({error.strerror})') from error
+    expected = 'a recipe holds "key: value" lines of plain values'
+    if len(data) > RECIPE_MAX_BYTES:
+        raise UsageError(f'--config {path} is larger than {RECIPE_MAX_BYTES // 1024} KiB; {expected}')
+    try:
+        text = data.decode('utf-8')
+        depth = aliases = 0
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > RECIPE_MAX_DEPTH:
+                    raise UsageError(f'--config {path} nests lists or mappings more than {RECIPE_MAX_DEPTH} deep; '
+                                     f'{expected}')
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > RECIPE_MAX_ALIASES:
+                    raise UsageError(f'--config {path} repeats values through more than {RECIPE_MAX_ALIASES} YAML '
+                                     f'aliases (*name); {expected}')
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UsageError(f'--config {path} is not YAML: {str(error).splitlines()[0]}') from error
+
+
+def _quoted(value):
+    """repr(value) for a message, cut to QUOTED_CHARACTERS: reprlib stops at a few items per level and a few
+    levels, so a value of any size is never rendered whole."""
+    import reprlib
+
+    text = reprlib.repr(value)
+    return text if len(text) <= QUOTED_CHARACTERS else f'{text[:QUOTED_CHARACTERS - 3]}...'
 
 
 def _yaml_1_1_float(text):
@@ -344,7 +402,7 @@ def _commands_taking(key):
 def command_settings(cfg):
     """The settings the command took, by key (what its output records; the recipe file itself is not needed to
     read them back: the saved JSON is also a valid --config file)."""
-    return {key: cfg[key] for key in cfg.get('command_keys', SETTING)}
+    return {key: cfg[key] for key in cfg.get('command_keys', SETTING) if key not in COMMAND_LINE_ONLY}
 
 
 def format_config(settings):

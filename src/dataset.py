@@ -10,6 +10,9 @@ Evaluation: Decode -> Resize(shorter side to S) -> CenterCrop((H, W)) -> the sam
             at 1); every image is scored exactly once. The resize is OpenCV's bilinear (MindSpore's C++
             Resize, as in the C++ app), or with eval_resize 'pil' the decode, resize and crop run in PIL as
             torchvision's Resize(256) + CenterCrop(224) do for the authors' evaluation: the same pixels.
+            Images of 16 bits a sample (greyscale PNG, TIFF, PGM) are scaled to 8 bits (the high byte) on both
+            paths: the 'pil' path reads them with the 'opencv' path's decoder, since PIL's own conversion to RGB
+            clips every value above 255 to white.
 
 API
 - create_dataset(data_path, *, training, batch_size, image_height, image_width, num_parallel_workers=0,
@@ -19,6 +22,7 @@ API
 - check_train_val(train_path, val_path, num_classes=None) -> class names: the cheap folder checks of a
   train/val pair (or of a train set alone), to run before any work starts.
 - eval_resize_size(height, width, crop_pct=0.875) -> S, shared with the C++ inference app and the Python predictor.
+- pil_decode(encoded) -> the RGB pixels the 'pil' evaluation starts from.
 - train_transforms(height, width, crop_min_scale=0.08, color_jitter=0.4),
   eval_transforms(height, width, crop_pct=0.875, resize='opencv') -> the transform lists, for one image too.
 - resolve_num_workers(requested, processes=1) -> the worker count a pipeline runs with.
@@ -31,13 +35,14 @@ images (padding with repeats) so that all devices take the same number of steps.
 the images r, r + n, r + 2n, ... of the sorted list, unpadded: shards differ by at most one image, a shard
 may be smaller than a batch or empty (it then yields no batches), and the last batch may be partial.
 
-Unreadable files: before the pipeline starts, every file is checked without decoding it
-(src.image_folder.image_problem: a JPEG's header and end marker, a PNG's checksums). Files that would
-fail are left out and reported once (on shard 0) with their count; DataSplit.unreadable lists them all.
-Checking up front rather than at decode time is not a matter of taste here: a JPEG cut off inside its
-header kills MindSpore's decoder with SIGFPE, which no error handling in the pipeline can skip. The check
-costs about 35-45 microseconds a file on one core of the 2-core CI machine: 0.4 s for the 10,000-image
-demo set, under a minute for ImageNet's 1.28 million, once per run.
+Unreadable files: before the pipeline starts, every file is checked, JPEGs and PNGs without decoding them
+(src.image_folder.image_problem: a JPEG's header and end marker, a PNG's checksums, a TIFF's sample size and
+type, symbolic links that loop or lead nowhere). Files that would fail are left out and reported once (on
+shard 0) with their count; DataSplit.unreadable lists them all. Checking up front rather than at decode
+time is not a matter of taste here: a JPEG cut off inside its header kills MindSpore's decoder with
+SIGFPE, which no error handling in the pipeline can skip. The check costs about 39 microseconds of CPU a
+JPEG (image_problem gives the measurement): 0.4 s for the 10,000-image demo set, under a minute for
+ImageNet's 1.28 million, once per run.
 
 Workers: num_parallel_workers > 0 is used as given (up to the machine's CPU count, MindSpore's limit); 0
 means the CPUs this process may use divided by the processes of the run that share them
@@ -45,12 +50,14 @@ means the CPUs this process may use divided by the processes of the run that sha
 machine), at least 1 and at most 8.
 """
 import hashlib
+import io
 import logging
 import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from src.errors import UsageError
 from src.device import processes_sharing_cpus
@@ -64,6 +71,9 @@ CROP_RATIO = (3 / 4, 4 / 3)
 EVAL_CROP_PCT = 0.875  # the recipe's centre crop: 224 of 256
 COLOR_JITTER = 0.4  # brightness, contrast and saturation; hue a quarter of it (the recipe's 0.1)
 EVAL_RESIZES = ('opencv', 'pil')
+# PIL modes of more than 8 bits a sample that pass the screen (src.image_folder.image_problem): 16-bit PNGs, TIFFs
+# and PGMs open as these, and PIL's conversion to RGB clips them instead of scaling.
+WIDE_PIL_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
 # More workers than this per device stop paying off and crowd out the other devices' pipelines.
 MAX_AUTO_WORKERS = 8
 
@@ -135,15 +145,30 @@ def train_transforms(height, width, crop_min_scale=CROP_SCALE[0], color_jitter=C
     ]
 
 
+def pil_decode(encoded):
+    """Encoded image bytes (uint8, 1-D) as (H, W, 3) uint8 RGB pixels, as PIL reads them for torchvision's loader,
+    except an image of more than 8 bits a sample (WIDE_PIL_MODES): MindSpore's C++ Decode reads that, scaled to 8
+    bits, so that the 'pil' path sees the picture the 'opencv' path sees, pixel for pixel, not a white one."""
+    import mindspore.dataset.vision as vision
+
+    with Image.open(io.BytesIO(encoded)) as image:
+        if image.mode in WIDE_PIL_MODES:
+            return vision.Decode()(encoded)
+        return np.asarray(image.convert('RGB'))
+
+
 def eval_transforms(height, width, crop_pct=EVAL_CROP_PCT, resize='opencv'):
     """The evaluation transforms, from encoded image bytes (uint8, 1-D) to a float32 (3, H, W) image. `resize`:
-    'opencv' (MindSpore's C++ bilinear resize, fast, as the C++ app resizes) or 'pil' (PIL decodes, resizes with
-    its antialiasing bilinear filter and crops, as torchvision does: the authors' evaluation, pixel for pixel)."""
+    'opencv' (MindSpore's C++ bilinear resize, fast, as the C++ app resizes) or 'pil' (PIL decodes, 16-bit images
+    aside (pil_decode), resizes with its antialiasing bilinear filter and crops, as torchvision does: the
+    authors' evaluation, pixel for pixel)."""
     import mindspore.dataset.vision as vision
 
     size = eval_resize_size(height, width, crop_pct)  # an int resizes the shorter side, keeping the aspect
     if resize == 'pil':
-        resized = [vision.Decode(to_pil=True), vision.Resize(size, vision.Inter.BILINEAR),
+        # Pixels, not a PIL image, leave pil_decode: MindSpore takes a plain function for a C++ transform and runs
+        # the transforms after it in C++ too, unless one of them (ToPIL) is PIL's.
+        resized = [pil_decode, vision.ToPIL(), vision.Resize(size, vision.Inter.BILINEAR),
                    vision.CenterCrop((height, width)), vision.ToNumpy()]
     elif resize == 'opencv':
         resized = [vision.Decode(), vision.Resize(size), vision.CenterCrop((height, width))]

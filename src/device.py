@@ -113,14 +113,15 @@ def bind_data_parallel_worker():
 
 
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+# Set by src/launch.py in msrun's environment: msrun's pid, the parent of every process msrun starts.
+LAUNCHER_PID = 'LAUNCHER_PID'
 
 
-def exit_with_parent():
-    """Have the kernel kill this process when the process that started it ends, however it ends: msrun's
-    workers and scheduler, and msrun under src/launch.py, would otherwise train on as orphans after a launch
-    killed with SIGKILL (msrun starts each worker in a session of its own, out of reach of the terminal's
-    signals). Linux only; elsewhere nothing changes."""
-    parent = os.getppid()
+def exit_with_parent(parent):
+    """Have the kernel kill this process when `parent` (the pid of the process that started it) ends, however it
+    ends, and end now if it already has: msrun's workers and scheduler, and msrun under src/launch.py, would
+    otherwise train on as orphans after a launch killed with SIGKILL (msrun starts each worker in a session of its
+    own, out of reach of the terminal's signals). Linux only; elsewhere nothing changes."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
@@ -128,6 +129,13 @@ def exit_with_parent():
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent ended before the request took hold
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def exit_with_launcher():
+    """For a process msrun started under src/launch.py (LAUNCHER_PID set): exit_with_parent(msrun). Called first
+    thing, so that a launch killed at any moment, even while its workers start, leaves none behind."""
+    if os.environ.get(LAUNCHER_PID, '').isdigit():
+        exit_with_parent(int(os.environ[LAUNCHER_PID]))
 
 
 def cpu_settings():
@@ -140,8 +148,6 @@ def setup_device(cfg):
     run_distribute), joining the data-parallel group when asked. Writes the resolved target back to cfg."""
     import mindspore as ms
 
-    if cfg.run_distribute and 'MS_ROLE' in os.environ:
-        exit_with_parent()
     target = resolve_target(cfg.device_target)
     if target == 'CPU':
         cap_cpu_isa()

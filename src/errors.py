@@ -1,8 +1,8 @@
 """How every command reports a problem the user can fix: one line naming it and what to do, exit status 2.
 
 Domain modules (data, checkpoints, devices, inference) raise `UsageError`; each entry point runs its main()
-through `run_main`, which turns that into the line, and Ctrl-C into one line and status 130. Nothing here
-imports MindSpore or the settings, so any module may use it.
+through `run_main`, which turns that into the line, and Ctrl-C into one line and status 130 (src/interrupts.py).
+Nothing here imports MindSpore or the settings, so any module may use it.
 """
 import argparse
 import os
@@ -16,10 +16,6 @@ class UsageError(Exception):
     what to do, with exit status 2. Every entry point raises it for such input; see `run_main`."""
 
 
-class Interrupted(Exception):
-    """Ctrl-C, with what the interrupted entry point kept (e.g. its last checkpoint)."""
-
-
 class OneLineParser(argparse.ArgumentParser):
     """argparse with errors on one line (the usage of forty options is no help) and exit status 2; every
     command line of the repository is parsed by one."""
@@ -30,18 +26,23 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def run_main(main):
-    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C one line
-    and exit status 130 (128 + SIGINT, as a shell reports it)."""
+    """Run an entry point's main(); a UsageError becomes one line on stderr and exit status 2, Ctrl-C at any moment
+    one line and exit status 130 (128 + SIGINT, as a shell reports it; see src/interrupts.py: only for the program's
+    own main(), so that a test calling it leaves its process's signals as they were). The output folders and files
+    main() held are released when it returns."""
+    from src.files import release_locks
+    from src.interrupts import answer_signals
+
     prog = os.path.basename(sys.argv[0])
+    if main.__module__ == '__main__':  # a program of its own, not a call inside another one (a test)
+        answer_signals(prog)
     try:
         return main()
     except UsageError as error:
         sys.stderr.write(f'{prog}: error: {error}\n')
         sys.exit(2)
-    except (KeyboardInterrupt, Interrupted) as interruption:
-        kept = f': {interruption}' if isinstance(interruption, Interrupted) else ''
-        sys.stderr.write(f'{prog}: interrupted{kept}\n')
-        sys.exit(130)
+    finally:
+        release_locks()
 
 
 def first_line(error):

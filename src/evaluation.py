@@ -21,9 +21,10 @@ class _SumOverGroup(nn.Cell):
         return self.all_reduce(counts)
 
 
-def evaluate(net, dataset, group_size=1):
+def evaluate(net, dataset, group_size=1, progress=None):
     """{'top1', 'top5', 'images'} of `net` (switched to inference mode) over `dataset`'s (image, label)
-    batches; with group_size > 1 every process must call it, each with its own shard."""
+    batches; with group_size > 1 every process must call it, each with its own shard. `progress` (a
+    src.progress.Progress) is advanced by each batch's images."""
     net.set_train(False)
     counts = np.zeros(len(TOP_K) + 2, dtype=np.float32)  # exact up to 2**24 images
     batch_size = None
@@ -39,6 +40,8 @@ def evaluate(net, dataset, group_size=1):
         finite = np.isfinite(logits).all(axis=1)
         counts[:len(TOP_K)] += count_correct(logits[finite], labels[finite])
         counts[-2:] += (scored, np.count_nonzero(~finite))
+        if progress:
+            progress.advance(scored)
     if group_size > 1:  # every rank raises alike, from the summed counts
         counts = _SumOverGroup()(ms.Tensor(counts)).asnumpy()
     top1, top5, images, non_finite = (int(count) for count in counts)

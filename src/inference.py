@@ -37,6 +37,9 @@ def list_images(path):
         if problem:
             raise UsageError(f'--image_path {path} cannot be classified: {problem}')
         return [path], [path]
+    if os.path.islink(path) and not os.path.exists(path):
+        raise UsageError(f'--image_path {path} cannot be followed (a symbolic link that loops or whose target is '
+                         f'missing)')
     if not os.path.isdir(path):
         raise UsageError(f'--image_path {path} does not exist')
     files = sorted(os.path.join(root, name) for root, folders, names in os.walk(path)

@@ -22,10 +22,14 @@ NODE_RANK * workers .. (NODE_RANK + 1) * workers - 1 run here, as msrun numbers 
 server its devices and their ranks; msrun numbers a server's devices in table order, so the table's ranks
 must follow that order, and its device ids reach the workers through ASCEND_RT_VISIBLE_DEVICES.
 
-Everything is checked before any process starts, each problem reported in one line with exit status 2. Logs:
+Everything is checked before any process starts, each problem reported in one line with exit status 2: the
+settings, train.py's own checks, and whether the machine holds the workers (check_machine_holds). On machine 0
+this process then holds OUTPUT_DIR for the run (train.py's rule: another run into it stops at once). Logs:
 OUTPUT_DIR/logs/worker_<rank>.log for each worker, scheduler.log on machine 0, msrun_node<k>.log for msrun
 itself. A failing worker stops this machine's others at once (msrun) and the other machines' within about
-30 s (MindSpore's heartbeat); a machine that does not join stops the others after CLUSTER_TIMEOUT.
+30 s (MindSpore's heartbeat); a machine that does not join stops the others after CLUSTER_TIMEOUT. However
+this process ends, even by SIGKILL, msrun and every process it started end with it: each asks the kernel to
+kill it when its parent ends, first thing (src.device.exit_with_parent).
 """
 import argparse
 import ipaddress
@@ -39,15 +43,18 @@ import sys
 import time
 from dataclasses import dataclass
 
+import train
 from src.config import parse_config
 from src.errors import OneLineParser, UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 120
 MULTI_MACHINE_PORT = 8118
-# msrun run as a child that dies with this process (src.device.exit_with_parent); its workers do the same.
-# The repository goes first on the path: a `src` folder in the working directory must not shadow it.
-MSRUN = (f'import sys; sys.path.insert(0, {REPO!r}); from src.device import exit_with_parent; exit_with_parent(); '
+# msrun, run as a child that dies with this process (src.device.exit_with_parent), and tells the processes it
+# starts its pid, so that they die with it (src.device.exit_with_launcher). The repository goes first on the path:
+# a `src` folder in the working directory must not shadow it.
+MSRUN = ('import os, sys; sys.path.insert(0, {repo!r}); from src.device import LAUNCHER_PID, exit_with_parent; '
+         'exit_with_parent({launcher}); os.environ[LAUNCHER_PID] = str(os.getpid()); '
          'from mindspore.parallel.cluster.run import main; sys.argv[0] = "msrun"; sys.exit(main())')
 # MindSpore's own log records ("[WARNING] DISTRIBUTED(123,7f...,python):..."): kept in the logs, not shown.
 MINDSPORE_RECORD = re.compile(r'^\[(DEBUG|INFO|WARNING|ERROR|CRITICAL)\] [A-Z_]+\(\d+[,:]')
@@ -58,6 +65,14 @@ TRACEBACK_END = re.compile(r'^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)(: 
 # What msrun's scheduler logs when another program holds MASTER_PORT (taken after the launch checked it).
 SCHEDULER_BIND_FAILED = re.compile(r'Failed to call bind, url: (?P<url>\S+) (?P<reason>.+)$')
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MAX_NODES = 4096  # far beyond any run; MindSpore itself fails on counts past a 32-bit integer
+# What a machine can hold. A worker shares a CPU with at most WORKERS_PER_CPU - 1 others (more only slow every one
+# down and end in timeouts), and takes at least WORKER_MEMORY_MIB: the peak resident memory of a small data-parallel
+# worker (the network at base width 16, 32x32 images, batch 32: 993 and 1,011 MiB for the two workers of a CPU
+# run), more with wider networks, larger images and batches. msrun and, on machine 0, its scheduler (a train.py
+# process that stops after the group forms) took 398 and 402 MiB.
+WORKERS_PER_CPU = 4
+WORKER_MEMORY_MIB, MSRUN_MEMORY_MIB, SCHEDULER_MEMORY_MIB = 1000, 400, 400
 
 
 @dataclass(frozen=True)
@@ -204,14 +219,14 @@ def plan_launch(environ, workers=None, rank_table=None):
     default_master = '127.0.0.1'
     if rank_table is not None:
         servers = read_rank_table(rank_table)
-        nnodes = _integer(environ, 'NNODES', default=len(servers), low=1)
+        nnodes = _integer(environ, 'NNODES', default=len(servers), low=1, high=MAX_NODES)
         if nnodes != len(servers):
             raise UsageError(f'NNODES is {nnodes} but rank table {rank_table} lists {len(servers)} servers')
         node_rank, server = this_server(servers, environ) if nnodes > 1 else (0, servers[0])
         workers, devices = len(server.devices), server.devices
         default_master = servers[0].server_id if nnodes > 1 else default_master
     else:
-        nnodes = _integer(environ, 'NNODES', default=1, low=1)
+        nnodes = _integer(environ, 'NNODES', default=1, low=1, high=MAX_NODES)
         node_rank = _integer(environ, 'NODE_RANK', default=0, low=0)
         if node_rank >= nnodes:
             raise UsageError(f'NODE_RANK {node_rank} is outside 0..{nnodes - 1} (NNODES {nnodes}): number the '
@@ -247,17 +262,44 @@ def plan_launch(environ, workers=None, rank_table=None):
                   cluster_timeout=timeout, devices=devices)
 
 
-def check_training_inputs(train_options):
-    """train.py's settings and its own checks of the folders and files they name, as train.py runs them."""
-    import train
+def available_memory_mib():
+    """MemAvailable of /proc/meminfo in MiB: what new processes can take without pushing others out."""
+    with open('/proc/meminfo', encoding='utf-8') as handle:
+        for line in handle:
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) // 1024
+    raise OSError('/proc/meminfo has no MemAvailable')
+
+
+def check_machine_holds(workers, cpus, memory_mib, scheduler):
+    """UsageError, before any process starts, when this machine cannot hold `workers` data-parallel workers beside
+    msrun (and its `scheduler` on machine 0): more than WORKERS_PER_CPU a CPU of the `cpus` this process may use, or
+    more than `memory_mib` of available memory holds at WORKER_MEMORY_MIB each."""
+    by_cpus = WORKERS_PER_CPU * cpus
+    by_memory = (memory_mib - MSRUN_MEMORY_MIB - (SCHEDULER_MEMORY_MIB if scheduler else 0)) // WORKER_MEMORY_MIB
+    if workers <= min(by_cpus, by_memory):
+        return
+    fits = max(min(by_cpus, by_memory), 0)
+    raise UsageError(f'{workers} workers do not fit this machine, which holds at most {fits}: it has {cpus} CPUs '
+                     f'(up to {WORKERS_PER_CPU} workers a CPU: {by_cpus}) and {memory_mib / 1024:.1f} GiB of memory '
+                     f'available (a worker takes {WORKER_MEMORY_MIB / 1024:.1f} GiB or more: {max(by_memory, 0)}); '
+                     f'start at most {fits} workers on each machine, or more machines')
+
+
+def check_training_inputs(train_options, launch):
+    """train.py's settings and its own checks of the folders and files they name, as train.py runs them; on machine
+    0, where rank 0 writes the results, the output folder is then held for the run by this process."""
     cfg = parse_config(train.__doc__, train_options, command='train', prog='train.py')
     train.check_inputs(cfg)
+    if launch.node_rank == 0:
+        train.claim_output(cfg)
     return cfg
 
 
 def msrun_command(launch, log_dir, train_options, rank_table=None):
     table = [f'--rank_table_file={rank_table}'] if rank_table else []
-    return [sys.executable, '-c', MSRUN, f'--worker_num={launch.total_workers}', f'--local_worker_num={launch.workers}',
+    return [sys.executable, '-c', MSRUN.format(repo=REPO, launcher=os.getpid()), f'--worker_num={launch.total_workers}',
+            f'--local_worker_num={launch.workers}',
             f'--master_addr={launch.master_addr}', f'--master_port={launch.master_port}',
             f'--node_rank={launch.node_rank}', f'--log_dir={log_dir}', '--join=True',
             f'--cluster_time_out={launch.cluster_timeout}',
@@ -265,8 +307,9 @@ def msrun_command(launch, log_dir, train_options, rank_table=None):
             '--tail_worker_log=-1000', *table, os.path.join(REPO, 'train.py'), *train_options]
 
 
-def msrun_environment(launch):
+def msrun_environment(launch, output_dir):
     environ = dict(os.environ, LOCAL_WORKER_NUM=str(launch.workers), PYTHONUNBUFFERED='1')
+    environ[train.LAUNCH_HOLDS_OUTPUT_DIR] = output_dir
     # msrun starts `python`, the first on PATH: the one running this.
     environ['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), environ.get('PATH', '')])
     if launch.devices:
@@ -404,7 +447,7 @@ def run(prog, launch, *, train_options, output_dir, rank_table=None):
         with open(msrun_log, 'w', encoding='utf-8') as log:
             # A session of its own: a Ctrl-C reaches this process only, which stops msrun and so all it started.
             msrun = subprocess.Popen(msrun_command(launch, log_dir, train_options, rank_table), stdout=log,
-                                     stderr=subprocess.STDOUT, env=msrun_environment(launch), start_new_session=True)
+                                     stderr=subprocess.STDOUT, env=msrun_environment(launch, output_dir), start_new_session=True)
         while msrun.poll() is None:
             follower.show_new_lines()
             cannot_listen = scheduler and scheduler.cannot_listen(prog, launch.master_port)
@@ -451,8 +494,8 @@ def _descendants(pid):
 
 
 def _stop_msrun(msrun):
-    """End msrun's workers and scheduler, then msrun, as msrun itself does on Ctrl-C (SIGKILL); done here, since a
-    worker just started has not yet asked to die with msrun (src.device.exit_with_parent)."""
+    """End msrun's workers and scheduler, then msrun, as msrun itself does on Ctrl-C (SIGKILL), all at once (msrun
+    alone would take its processes with it, src.device.exit_with_parent, but only once it has ended)."""
     for pid in _descendants(msrun.pid):
         try:
             os.kill(pid, signal.SIGKILL)
@@ -482,11 +525,13 @@ def main(argv=None):
     train_options = [*args.train_options, '--run_distribute', 'true', '--device_target', args.device_target]
     try:
         launch = plan_launch(os.environ, args.workers, args.rank_table)
+        check_machine_holds(launch.workers, len(os.sched_getaffinity(0)), available_memory_mib(),
+                            scheduler=launch.node_rank == 0)
     except UsageError as error:
         sys.stderr.write(f'{args.prog}: error: {error}\n')
         return 2
     try:
-        cfg = check_training_inputs(train_options)
+        cfg = check_training_inputs(train_options, launch)
     except UsageError as error:
         sys.stderr.write(f'train.py: error: {error}\n')
         return 2

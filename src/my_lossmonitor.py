@@ -9,17 +9,14 @@ import time
 import numpy as np
 from mindspore.train import Callback
 
+from src.progress import format_seconds
+
 STEP_FIELDS = ('epoch', 'step', 'global_step', 'loss', 'lr', 'images_per_sec')
 EPOCH_FIELDS = ('epoch', 'loss', 'lr', 'top1', 'top5', 'epoch_seconds', 'images_per_sec', 'overflow_steps')
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training cannot recover from it."""
-
-
-def _format_seconds(seconds):
-    seconds = int(round(seconds))
-    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
 
 
 class _CsvLog:
@@ -107,7 +104,7 @@ class LossMonitor(Callback):
         self.interval_start, self.interval_steps = now, 0
         lr = float(self.learning_rates[global_step - 1])
         remaining = self.epochs * self.steps_per_epoch - global_step
-        eta = (_format_seconds(remaining * self.timed_seconds / self.timed_steps)
+        eta = (format_seconds(remaining * self.timed_seconds / self.timed_steps)
                if self.timed_steps else 'estimating')
         print(f'epoch {epoch}/{self.epochs} step {step}/{self.steps_per_epoch} loss {loss:.4f} lr {lr:.6f} '
               f'{speed:.1f} img/s ETA {eta}', flush=True)

@@ -13,8 +13,10 @@ interruption: for each global step and each epoch the last row counts. Missing o
 reported in one line with exit status 2.
 """
 import csv
+import io
 import math
 import os
+import reprlib
 import sys
 from dataclasses import dataclass
 
@@ -58,8 +60,16 @@ def read_last_rows(path, key, columns):
     the file is missing or malformed."""
     if not os.path.isfile(path):
         raise UsageError(f'{path} does not exist; train.py writes it into its --output_dir')
-    with open(path, newline='', encoding='utf-8') as handle:
-        reader = csv.DictReader(handle)
+    damaged = 'the file is damaged: restore it from a copy, or delete that line'
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as error:  # train.py writes UTF-8: other bytes are a damaged file (or another file)
+        line = data.count(b'\n', 0, error.start) + 1
+        raise UsageError(f'{path} line {line} is not UTF-8 text as train.py writes it; {damaged}') from None
+    reader = csv.DictReader(io.StringIO(text, newline=''))
+    try:
         missing = [column for column in columns if column not in (reader.fieldnames or ())]
         if missing:
             raise UsageError(f'{path} is not a metrics file of train.py (missing columns: {", ".join(missing)})')
@@ -68,7 +78,12 @@ def read_last_rows(path, key, columns):
             try:
                 rows[int(row[key])] = [_number(row[column]) for column in columns]
             except (TypeError, ValueError):
-                raise UsageError(f'{path} line {reader.line_num} is not a row of numbers: {row}') from None
+                quoted = reprlib.repr(row)  # a few cells, shortened: a damaged row can be any length
+                raise UsageError(f'{path} line {reader.line_num} is not a row of numbers: {quoted}') from None
+    except csv.Error as error:  # e.g. a field beyond the csv module's size limit
+        # DictReader counts a line once its row is made; its inner reader has counted the failing one
+        raise UsageError(f'{path} line {reader.reader.line_num} is not CSV as train.py writes it ({error}); '
+                         f'{damaged}') from None
     return np.array([rows[value] for value in sorted(rows)], dtype=float).reshape(-1, len(columns))
 
 

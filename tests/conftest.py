@@ -253,17 +253,29 @@ def checkpoint(output_dir, epoch):
     return output_dir / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
 
 
+def earlier_results(output_dir):
+    """A folder as an earlier run left it: its metrics, another prefix's checkpoint, and the launch scripts' log."""
+    (output_dir / 'ckpt').mkdir(parents=True)
+    (output_dir / 'logs').mkdir()
+    (output_dir / 'epochs.csv').write_text('epoch,loss\n9,9.0\n')
+    (output_dir / 'ckpt' / 'train_resnet50_bam_other-9_9.ckpt').write_bytes(b'earlier')
+    (output_dir / 'logs' / 'train.log').write_text('the log of this launch')
+    return output_dir
+
+
 @pytest.fixture(scope='session')
 def trained_run(demo_set, tmp_path_factory):
     """(output_dir, CompletedProcess) of train.py: SMALL_NET for TRAINED_EPOCHS epochs on demo_set with
-    validation, a checkpoint per epoch, the newest three kept."""
+    validation, a checkpoint per epoch, the newest three kept; started with --overwrite true in a folder holding
+    an earlier run's results (earlier_results), which it replaces."""
     def make(output_dir):
+        earlier_results(output_dir)
         # Zero-initialised residuals, as in the demo recipe: with the official init this peak rate drives the loss
         # above ln 10 and the run goes wherever float32 rounding sends it (34-49% after 6 epochs; with it, 69-71%).
         result = run_script(*train_args(demo_set, output_dir, '--epoch_size', str(TRAINED_EPOCHS), '--lr_init',
                                         '0.05', '--warmup_epochs', '1', '--zero_init_residual', 'true', '--run_eval',
                                         'true', '--save_checkpoint_epochs', '1', '--keep_checkpoint_max', '3',
-                                        '--log_interval', '10'))
+                                        '--log_interval', '10', '--overwrite', 'true'))
         assert result.returncode == 0, result.stderr
         return output_dir, result
     return made_once(tmp_path_factory, 'trained', make)
@@ -303,7 +315,9 @@ def interrupted_run(demo_set, tmp_path_factory):
     (start-up included); then run to the end. Returns a SimpleNamespace: output_dir, args, and per stop
     (killed_while_saving, ctrl_c, killed_at_random) the exit status, stderr and checkpoint_states right after it;
     ctrl_c.resumed_from; killed_at_random.moment (where the kill landed); final (CompletedProcess of the last
-    resume), final_resumed_from and steps_before_final (rows of train_steps.csv before it)."""
+    resume), final_resumed_from and steps_before_final (rows of train_steps.csv before it); second_run and
+    new_run_after (CompletedProcess of a run into the folder, without --resume, while the Ctrl-C run held it and
+    after the final one)."""
     return made_once(tmp_path_factory, 'interrupted', lambda output_dir: _interrupt_and_resume(demo_set, output_dir))
 
 
@@ -340,8 +354,9 @@ def _interrupt_and_resume(demo, output_dir):
     run.ctrl_c = SimpleNamespace(resumed_from=newest_checkpoint(output_dir))
     process = resume()
     started = time.monotonic()
-    next(_progress_lines(process), None)  # past MindSpore's start-up, which a Ctrl-C would abort
+    next(_progress_lines(process), None)  # training: the moment a Ctrl-C is checked at here
     start_up = time.monotonic() - started
+    run.second_run = run_script(*args)  # a new run into the folder while this one holds it
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     run.ctrl_c.__dict__.update(vars(stopped(process, stderr)))
@@ -370,6 +385,7 @@ def _interrupt_and_resume(demo, output_dir):
         run.steps_before_final = list(csv.DictReader(handle))
     run.final_resumed_from = newest_checkpoint(output_dir)
     run.final = run_script(*args, '--resume', str(run.final_resumed_from))
+    run.new_run_after = run_script(*args)  # a new run into the finished run's folder
     return run
 
 

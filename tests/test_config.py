@@ -83,12 +83,22 @@ def test_run_main_turns_usage_errors_into_one_line(capsys):
 
 
 def test_saved_settings_are_a_recipe_that_repeats_the_run(tmp_path):
-    cfg = parse_config('t', ['--epoch_size', '3', '--weight_decay', '5e-05'], command='train')
+    cfg = parse_config('t', ['--epoch_size', '3', '--weight_decay', '5e-05', '--overwrite', 'true'], command='train')
     path = save_config(command_settings(cfg), str(tmp_path / 'run'))
     with open(path, encoding='utf-8') as handle:
-        assert json.load(handle) == {key: cfg[key] for key in COMMANDS['train']}
+        assert json.load(handle) == {key: cfg[key] for key in COMMANDS['train'] if key != 'overwrite'}
     again = parse_config('t', ['--config', path], command='train')
-    assert all(again[key] == cfg[key] for key in SETTING) and again.weight_decay == 5e-05
+    assert all(again[key] == cfg[key] for key in SETTING if key != 'overwrite') and again.weight_decay == 5e-05
+    assert not again.overwrite  # replacing results is asked for each time, never repeated by a recipe
+
+
+def test_a_recipe_cannot_ask_to_overwrite(tmp_path, capsys):
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text('overwrite: true\n')
+    with pytest.raises(SystemExit):
+        parse_config('t', ['--config', str(recipe)], command='train')
+    assert 'overwrite is a command-line choice only (--overwrite true); remove it from the recipe' in \
+        capsys.readouterr().err
 
 
 def help_keys(text):

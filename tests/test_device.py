@@ -169,8 +169,8 @@ def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
 
 
 # A child that asks to die with its parent, and a parent that starts it and reports its pid.
-CHILD_PROBE = ('import sys, time; sys.path.insert(0, sys.argv[1]); from src.device import exit_with_parent; '
-               'exit_with_parent(); print("ready", flush=True); time.sleep(600)')
+CHILD_PROBE = ('import os, sys, time; sys.path.insert(0, sys.argv[1]); from src.device import exit_with_parent; '
+               'exit_with_parent(os.getppid()); print("ready", flush=True); time.sleep(600)')
 PARENT_PROBE = ('import subprocess, sys, time; child = subprocess.Popen([sys.executable, "-c", sys.argv[1], '
                 'sys.argv[2]], stdout=subprocess.PIPE, text=True); child.stdout.readline(); '
                 'print(child.pid, flush=True); time.sleep(600)')

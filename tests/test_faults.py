@@ -16,8 +16,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (INFER_APP, INTERRUPTED_EPOCHS, REPO, SMALL_NET, checkpoint, run_script,  # noqa: F401
-                      train_args, write_image_folder)
+from conftest import (INFER_APP, INTERRUPTED_EPOCHS, REPO, SMALL_NET, TRAINED_EPOCHS, checkpoint,  # noqa: F401
+                      earlier_results, run_script, train_args, write_image_folder)
 
 pytestmark = pytest.mark.fault
 
@@ -180,6 +180,8 @@ def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(de
 @pytest.mark.parametrize('extra, message', [
     (('--name', 'a/b'), "--name 'a/b' becomes part of file names"),
     (('--name', '../x'), 'becomes part of file names'),
+    (('--name', 'n' * 230), 'is 267 bytes, over the 246 this folder takes (the file system\'s limit less the temporary '
+                            'name\'s prefix); choose a shorter name'),
     (('--lr_init', 'inf'), '--lr_init must be a finite number, got inf'),
     (('--lr_init', 'nan'), '--lr_init must be a finite number, got nan'),
     (('--weight_decay=-inf',), '--weight_decay must be a finite number'),
@@ -249,6 +251,47 @@ def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(int
     assert f'(continue with --resume {ctrl_c.resumed_from})' in line and loads(ctrl_c.resumed_from)
 
 
+def test_a_run_into_a_folder_another_run_holds_stops_at_once_naming_it(interrupted_run):
+    line = assert_fault(interrupted_run.second_run, f'--output_dir {interrupted_run.output_dir} is in use by train.py '
+                                                    f'(pid ')
+    assert line.endswith('; wait for it to end, or choose another')
+
+
+def test_a_new_run_into_a_finished_runs_folder_is_refused(interrupted_run):
+    assert_fault(interrupted_run.new_run_after, f'--output_dir {interrupted_run.output_dir} holds the results of an '
+                                                f'earlier run (')
+
+
+@pytest.mark.parametrize('case, message', [
+    ('resume_from_elsewhere', 'holds the results of an earlier run (ckpt/train_resnet50_bam_other-9_9.ckpt, '
+                              'epochs.csv); choose another folder, continue that run with --resume CHECKPOINT_IN_IT, '
+                              'or pass --overwrite true to replace them'),
+    ('overwrite_the_start', 'which this run starts from: copy it elsewhere first, or choose another folder'),
+    ('inside_the_data', 'where it would become a class folder of the next run'),
+])
+def test_train_never_writes_over_results_or_inputs(case, message, best, demo_set, tmp_path):
+    output_dir = earlier_results(tmp_path / 'out')
+    if case == 'resume_from_elsewhere':
+        extra = ['--resume', str(checkpoint(best.parent, TRAINED_EPOCHS))]
+    elif case == 'overwrite_the_start':
+        start = output_dir / 'start.ckpt'
+        start.write_bytes(best.read_bytes())
+        extra = ['--pre_trained', 'true', '--checkpoint_path', str(start), '--overwrite', 'true']
+    else:
+        extra = ['--output_dir', str(demo_set / 'train' / 'out')]
+    assert_fault(train(demo_set, output_dir, *extra), message)
+    assert (output_dir / 'ckpt' / 'train_resnet50_bam_other-9_9.ckpt').read_bytes() == b'earlier'
+    assert not (demo_set / 'train' / 'out').exists()
+
+
+def test_overwrite_replaces_an_earlier_runs_results_and_keeps_the_logs(trained_run):
+    output_dir, result = trained_run  # started with --overwrite true in a folder holding earlier_results
+    assert f'--overwrite true: removed the 2 result files of the earlier run in {output_dir}' in result.stdout
+    assert sorted(os.listdir(output_dir / 'ckpt')) == [checkpoint(output_dir, epoch).name for epoch in (4, 5, 6)]
+    assert (output_dir / 'epochs.csv').read_text().splitlines()[1].startswith('1,')
+    assert (output_dir / 'logs' / 'train.log').read_text() == 'the log of this launch'
+
+
 # eval.py
 
 def evaluate(demo_set, output_dir, checkpoint_path, *extra):
@@ -313,11 +356,145 @@ def test_eval_refuses_in_one_line(case, message, best, demo_set, tmp_path, mount
 
 
 def test_eval_on_a_full_disk_keeps_the_scores_on_screen_and_no_half_file(best, demo_set, tmp_path, mounts):
-    output = full_disk(mounts, tmp_path / 'out', 64 * 1024, 4096)  # one page: the settings file, not the results
+    output = full_disk(mounts, tmp_path / 'out', 64 * 1024, 8192)  # a page for the lock, one for the settings
     result = evaluate(demo_set, output, best)
     assert_fault(result, 'eval_results.csv: No space left on device; nothing was written; the scores are printed above')
     assert f'{best}: top1 ' in result.stdout and not (output / 'eval_results.csv').exists()
     assert no_partial_files(output)
+
+
+def test_eval_replaces_an_earlier_evaluation_only_when_asked(best, demo_set, tmp_path):
+    output = tmp_path / 'out'
+    output.mkdir()
+    (output / 'eval_results.csv').write_text('the earlier scores')
+    assert_fault(evaluate(demo_set, output, best), 'holds the results of an earlier run (eval_results.csv); choose '
+                                                   'another folder or pass --overwrite true to replace them')
+    assert (output / 'eval_results.csv').read_text() == 'the earlier scores'
+    result = evaluate(demo_set, output, best, '--overwrite', 'true')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert str(best) in (output / 'eval_results.csv').read_text()
+
+
+# Ctrl-C at each moment of a command's work: one line, exit status 130, nothing written outside its output.
+
+def interrupted_when(command, cwd, reached, seconds=300):
+    """Run `command` (python and its arguments) in `cwd`, send it SIGINT once `reached(process, lines)` holds for the
+    stdout lines read so far, and return the CompletedProcess."""
+    import threading
+    process = subprocess.Popen([sys.executable, *command], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    lines, errors = [], []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    error_reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    reader.start()
+    error_reader.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while not reached(process, lines):
+            assert process.poll() is None and time.monotonic() < deadline, (lines, errors)
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(10)
+    error_reader.join(10)
+    return subprocess.CompletedProcess(command, process.returncode, ''.join(lines), ''.join(errors))
+
+
+def importing_mindspore(process, _lines):
+    """Whether `process` has begun to load MindSpore's libraries (the import lasts seconds)."""
+    try:
+        with open(f'/proc/{process.pid}/maps', encoding='utf-8') as handle:
+            return '/mindspore/' in handle.read()
+    except OSError:
+        return False
+
+
+def printed(text):
+    return lambda _process, lines: any(text in line for line in lines)
+
+
+@pytest.mark.parametrize('moment', ['importing MindSpore', 'compiling the graph'])
+def test_ctrl_c_while_training_starts_is_one_line(moment, demo_set, tmp_path):
+    work = tmp_path / 'work'  # the working folder, where MindSpore would leave rank_0/om/analyze_fail.ir
+    work.mkdir()
+    command = [os.path.join(REPO, arg) if arg == 'train.py' else arg
+               for arg in train_args(demo_set, tmp_path / 'out', '--epoch_size', '2')]
+    reached = importing_mindspore if moment == 'importing MindSpore' else printed('ResNet50-BAM training on')
+    result = interrupted_when(command, work, reached)
+    assert_fault(result, 'train.py: interrupted: no checkpoint was saved', status=130)
+    assert not os.listdir(work) and no_partial_files(tmp_path / 'out')
+
+
+def test_ctrl_c_while_eval_scores_is_one_line(trained_run, demo_set, tmp_path):
+    work = tmp_path / 'work'
+    work.mkdir()
+    command = [os.path.join(REPO, 'eval.py'), '--checkpoint_path', str(trained_run[0] / 'ckpt'), '--val_data_path',
+               str(demo_set / 'val'), '--output_dir', str(tmp_path / 'out'), *SMALL_NET]
+    result = interrupted_when(command, work, printed(': top1 '))  # the next checkpoint is being scored
+    assert_fault(result, 'eval.py: interrupted: 1 of 3 checkpoints scored (above); eval_results.csv not written',
+                 status=130)
+    assert not os.listdir(work) and not (tmp_path / 'out' / 'eval_results.csv').exists()
+
+
+# export.py, predict.py, attention_map.py
+
+def test_an_export_owns_its_file_and_ctrl_c_during_its_check_leaves_none(narrow_exports, tmp_path):
+    """A second export to the same name while the first runs is refused at once, naming the first; Ctrl-C during the
+    first's check leaves no file, not even a partial one; an existing file is replaced only with --overwrite true."""
+    name = tmp_path / 'net'
+    command = [os.path.join(REPO, 'export.py'), '--ckpt_file', narrow_exports.ckpt, '--file_name', str(name), *NARROW]
+
+    second = []
+
+    def second_refused_then_checking(process, lines):
+        if not second and printed('Exporting')(process, lines):
+            second.append(run_script(*command))
+        return printed('Checking with')(process, lines)
+    first = interrupted_when(command, tmp_path, second_refused_then_checking)
+    assert_fault(second[0], f'--file_name {name}.mindir is in use by export.py (pid ')
+    assert_fault(first, f'export.py: interrupted: {name}.mindir was not written', status=130)
+    assert not os.listdir(tmp_path)
+    (tmp_path / 'net.mindir').write_text('an earlier export')
+    assert_fault(run_script(*command), f'--file_name {name}.mindir exists (an earlier result); pass --overwrite true '
+                                       f'to replace it, or choose another name')
+    assert (tmp_path / 'net.mindir').read_text() == 'an earlier export'
+
+
+@pytest.mark.parametrize('program, arguments, message', [
+    ('export.py', ['--ckpt_file', '{input}', '--file_name', '{input}', '--file_format', 'ONNX'],
+     '--file_name {input} is --ckpt_file {input}, which this command reads'),
+    ('convert_checkpoint.py', ['--torch_checkpoint', '{input}', '--output', '{input}'],
+     '--output {input} is --torch_checkpoint {input}, which this command reads'),
+])
+def test_no_command_writes_over_its_input(program, arguments, message, tmp_path):
+    source = tmp_path / 'model.onnx' if program == 'export.py' else tmp_path / 'authors.ckpt'
+    source.write_bytes(b'the only copy')
+    result = run_script(program, *[argument.format(input=source) for argument in arguments])
+    assert_fault(result, message.format(input=source))
+    assert source.read_bytes() == b'the only copy'
+
+
+def test_the_converter_replaces_an_earlier_file_only_when_asked(tmp_path):
+    earlier = tmp_path / 'converted.ckpt'
+    earlier.write_bytes(b'an earlier conversion')
+    result = run_script('convert_checkpoint.py', '--torch_checkpoint', str(tmp_path / 'authors.pth.tar'), '--output',
+                        str(earlier))
+    assert_fault(result, f'--output {earlier} exists (an earlier result); pass --overwrite true to replace it')
+    assert earlier.read_bytes() == b'an earlier conversion'
+
+
+def test_attention_maps_replace_earlier_pictures_only_when_asked(best, demo_set, tmp_path):
+    image = sorted((demo_set / 'val').glob('*/*'))[0]
+    earlier = tmp_path / 'out' / 'attention' / (image.stem + '.png')
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b'an earlier picture')
+    result = run_script('attention_map.py', '--model_file', str(best), '--image_path', str(image), '--output_dir',
+                        str(tmp_path / 'out'), *SMALL_NET)
+    assert_fault(result, f'holds the results of an earlier run (attention/{image.stem}.png)')
+    assert earlier.read_bytes() == b'an earlier picture'
 
 
 # export.py, predict.py, attention_map.py
@@ -415,10 +592,11 @@ def test_label_file_into_a_read_only_folder(demo_set, read_only):
 
 @pytest.fixture(scope='module')
 def val_with_bad_files(tmp_path_factory, fashion_photos):
-    """Four good photos in two class folders, next to an empty file, a JPEG cut short, a stray text file and a
-    hidden ._ file such as macOS leaves on shared drives."""
+    """Twelve good photos in the ten class folders the narrow model classifies (two in a and b, one in the others),
+    next to an empty file, a JPEG cut short, a stray text file and a hidden ._ file such as macOS leaves on shared
+    drives."""
     root = tmp_path_factory.mktemp('bad_files') / 'val'
-    write_image_folder(root, fashion_photos, {'a': 2, 'b': 2})
+    write_image_folder(root, fashion_photos, {'a': 2, 'b': 2, **ONE_PHOTO_EACH})
     photo = (root / 'a' / 'a_0.JPEG').read_bytes()
     (root / 'a' / 'empty.JPEG').write_bytes(b'')
     (root / 'b' / 'cut.JPEG').write_bytes(photo[:-8])  # a download cut short
@@ -427,7 +605,8 @@ def val_with_bad_files(tmp_path_factory, fashion_photos):
     return root
 
 
-GOOD_STEMS = {'a_0', 'a_1', 'b_2', 'b_3'}
+ONE_PHOTO_EACH = {name: 1 for name in 'cdefghij'}
+GOOD_STEMS = {'a_0', 'a_1', 'b_2', 'b_3', *(f'{name}_{index}' for index, name in enumerate('cdefghij', start=4))}
 
 
 def app(narrow_exports, data, output, *extra):
@@ -446,9 +625,9 @@ def test_the_app_skips_and_names_files_it_cannot_decode(infer_app_build, narrow_
     result = app(narrow_exports, val_with_bad_files, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result_stems(tmp_path) == GOOD_STEMS
-    assert result.stderr.strip() == (f'skipped 2 of 6 files in {val_with_bad_files} that cannot be decoded: '
+    assert result.stderr.strip() == (f'skipped 2 of 14 files in {val_with_bad_files} that cannot be decoded: '
                                      f'a/empty.JPEG: empty file; b/cut.JPEG: truncated JPEG (no end-of-image marker)')
-    assert 'images: 4 of 3x64x48' in result.stdout
+    assert 'images: 12 of 3x64x48' in result.stdout
 
 
 @pytest.mark.usefixtures('repository_build')
@@ -462,15 +641,16 @@ def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build
                              str(val_with_bad_files), '64', '48'], capture_output=True, text=True, env=env,
                             timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert 'Total data: 4, top1 accuracy' in result.stdout
-    assert (f'skipped 3 of 7 files in {val_with_bad_files} that cannot be decoded: a/empty.JPEG: empty file; '
+    assert 'Total data: 12, top1 accuracy' in result.stdout
+    assert (f'skipped 3 of 15 files in {val_with_bad_files} that cannot be decoded: a/empty.JPEG: empty file; '
             f'b/cut.JPEG: truncated JPEG (no end-of-image marker); b/notes.txt: not an image (content of no known image '
             f'format)') in result.stdout
     eval_reads, _ = split_readable(read_image_folder(str(val_with_bad_files)).samples)  # what eval.py scores
     labels = json.loads((tmp_path / 'infer' / 'imagenet_label.json').read_text())
     assert set(labels) == result_stems(tmp_path / 'infer') == GOOD_STEMS == \
         {os.path.splitext(os.path.basename(path))[0] for path, _ in eval_reads}
-    assert (tmp_path / 'infer' / 'image_list.txt').read_text() == 'a/a_0.JPEG\na/a_1.JPEG\nb/b_2.JPEG\nb/b_3.JPEG\n'
+    assert (tmp_path / 'infer' / 'image_list.txt').read_text().splitlines() == sorted(
+        f'{stem[0]}/{stem}.JPEG' for stem in GOOD_STEMS)
 
 
 @pytest.mark.parametrize('case, status, message', [
@@ -509,8 +689,10 @@ def test_the_app_refuses_in_one_line(case, status, message, infer_app_build, nar
     ('every_image_broken', 'no image of class folder a can be decoded'),
 ])
 @pytest.mark.usefixtures('repository_build')
-def test_the_inference_script_stops_before_the_app_with_the_reason(case, message, narrow_exports, tmp_path):
+def test_the_inference_script_stops_before_the_app_with_the_reason(case, message, narrow_exports, fashion_photos,
+                                                                   tmp_path):
     data = tmp_path / 'val'
+    write_image_folder(data, fashion_photos, ONE_PHOTO_EACH | {'b': 1})  # the model's ten classes, a all broken
     (data / 'a').mkdir(parents=True)
     (data / 'a' / 'empty.JPEG').write_bytes(b'')
     output = tmp_path / 'infer'

@@ -51,12 +51,13 @@ def test_machine_1_runs_the_next_ranks_and_tells_its_workers_how_many_share_it()
     run = plan({'NNODES': '2', 'NODE_RANK': '1', 'MASTER_ADDR': TEST_NET[0], 'MASTER_PORT': '29500',
                 'CLUSTER_TIMEOUT': '120'}, workers=4)
     assert (run.first_rank, run.total_workers, run.master_port, run.cluster_timeout) == (4, 8, 29500, 120)
-    assert launch.msrun_environment(run)['LOCAL_WORKER_NUM'] == '4'
+    assert launch.msrun_environment(run, '/out')['LOCAL_WORKER_NUM'] == '4'
 
 
 @pytest.mark.parametrize('environ, message', [
-    ({'NNODES': '0'}, 'NNODES must be 1 or more, got 0'),
+    ({'NNODES': '0'}, 'NNODES must be 1..4096, got 0'),
     ({'NNODES': 'two'}, "NNODES must be a whole number, got 'two'"),
+    ({'NNODES': '99999999999'}, 'NNODES must be 1..4096, got 99999999999'),
     ({'NNODES': '2', 'NODE_RANK': '2', 'MASTER_ADDR': TEST_NET[0]}, 'NODE_RANK 2 is outside 0..1 (NNODES 2)'),
     ({'NNODES': '2', 'NODE_RANK': '1'}, 'NNODES is 2: set MASTER_ADDR to the address of machine 0'),
     ({'NNODES': '2', 'NODE_RANK': '1', 'MASTER_ADDR': 'no-such-host.invalid'},
@@ -122,7 +123,7 @@ def test_each_server_of_a_rank_table_starts_its_own_devices_ranked_as_listed(tmp
     run = plan({}, workers=None, rank_table=table)
     assert (run.nnodes, run.node_rank, run.first_rank, run.total_workers) == (2, 1, 4, 8)
     assert (run.master_addr, run.master_port, run.devices) == (TEST_NET[0], 8118, (4, 5, 6, 7))
-    assert launch.msrun_environment(run)['ASCEND_RT_VISIBLE_DEVICES'] == '4,5,6,7'
+    assert launch.msrun_environment(run, '/out')['ASCEND_RT_VISIBLE_DEVICES'] == '4,5,6,7'
     assert f'--rank_table_file={table}' in launch.msrun_command(run, '/logs', [], table)
     # Server ids that are not this machine's addresses: NODE_RANK names the server.
     monkeypatch.setattr(launch, 'local_addresses', set)
@@ -218,6 +219,60 @@ def test_the_scripts_report_bad_launch_settings_in_one_line(demo_set, tmp_path, 
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith('run_distribute_train_cpu.sh: error: ') and message in result.stderr
+
+
+@pytest.mark.parametrize('workers, cpus, memory_mib, message', [
+    (9, 2, 64_000, '9 workers do not fit this machine, which holds at most 8: it has 2 CPUs (up to 4 workers a CPU: 8)'),
+    (4, 8, 3_000, '4 workers do not fit this machine, which holds at most 2: it has 8 CPUs (up to 4 workers a CPU: '
+                  '32) and 2.9 GiB of memory available (a worker takes 1.0 GiB or more: 2)'),
+])
+def test_a_machine_is_given_only_the_workers_it_holds(workers, cpus, memory_mib, message):
+    launch.check_machine_holds(8, 2, 64_000, scheduler=True)  # a few workers a CPU stay accepted
+    with pytest.raises(UsageError) as refused:
+        launch.check_machine_holds(workers, cpus, memory_mib, scheduler=True)
+    assert str(refused.value).startswith(message)
+
+
+@pytest.mark.fault
+def test_more_workers_than_the_machine_holds_are_refused_before_anything_starts(demo_set, tmp_path):
+    started = time.monotonic()
+    result = subprocess.run(data_parallel_command(500, demo_set, tmp_path / 'out'), cwd=REPO, capture_output=True,
+                            text=True, timeout=60, check=False, env=script_environment())
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stdout + result.stderr
+    assert result.stderr.startswith('run_distribute_train_cpu.sh: error: 500 workers do not fit this machine, which '
+                                    'holds at most ')
+    assert time.monotonic() - started < 10 and not (tmp_path / 'out').exists()
+
+
+def _wait_for(condition, process, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.fault
+def test_a_launch_killed_with_sigkill_at_any_moment_takes_its_workers_with_it(demo_set, tmp_path):
+    """SIGKILL to the launch's process group, as a CI timeout or the OOM killer sends it, while msrun starts its
+    processes and while they start MindSpore (before and after each asks to die with its parent): nothing the
+    launch started runs on."""
+    moments = {'msrun starting': lambda out: (out / 'logs' / 'msrun_node0.log').exists(),
+               'workers starting': lambda out: len(processes_mentioning(f'--output_dir {out}')) >= 5}
+    for number, (moment, reached) in enumerate(moments.items()):
+        output_dir = tmp_path / str(number)
+        launch_process = subprocess.Popen(data_parallel_command(2, demo_set, output_dir, '--epoch_size', '5'),
+                                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                          env=script_environment(), start_new_session=True)
+        try:
+            _wait_for(lambda: reached(output_dir), launch_process, 180)
+        finally:
+            os.killpg(launch_process.pid, signal.SIGKILL)
+            launch_process.communicate()
+        deadline = time.monotonic() + 10
+        while processes_mentioning(str(output_dir)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not processes_mentioning(str(output_dir)), moment
 
 
 @pytest.mark.slow

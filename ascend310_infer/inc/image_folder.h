@@ -16,6 +16,15 @@ std::vector<std::string> ListImages(const std::string& folder);
 // UsageError if the list cannot be read, is empty, names a file that is not there, or two share a stem.
 std::vector<std::string> ReadImageList(const std::string& list_file, const std::string& folder);
 
+// The paths holding a line break, taken out of `images` (order kept). The label script's image list has one path per
+// line and cannot carry them, so create_imagenet2012_label.py skips and names them, and the app does the same, so
+// that both keep the same files.
+std::vector<std::string> TakeOutNamesWithLineBreaks(std::vector<std::string>* images);
+
+// "skipped 1 file in DIR whose name holds a line break ...: a/two\nlines.JPEG": one line, the breaks escaped, the
+// paths relative to `folder`.
+std::string DescribeNamesWithLineBreaks(const std::vector<std::string>& paths, const std::string& folder);
+
 // Why the file cannot be classified ("empty file", "truncated JPEG (no end-of-image marker)"), the checks
 // src/image_folder.py makes before decoding; "" when it may be decoded. OpenCV itself decodes a truncated
 // JPEG with a warning and grey where the data is missing, which eval.py would not score.

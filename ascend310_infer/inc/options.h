@@ -25,6 +25,11 @@ struct Options {
   int height = 224;
   int width = 224;
   std::string output_dir = ".";  // gets result_Files/ and time_Result/
+  // Optional: the val set's class count; a model with another number of outputs is refused before any image is read,
+  // as eval.py refuses a folder with another class count than the network's. 0: not checked.
+  int num_classes = 0;
+  // A progress line on stderr at most this often (0: after every image): a large folder takes minutes to hours.
+  int progress_seconds = 10;
   bool dump_input = false;       // also write each preprocessed input tensor to input_Files/
   bool help = false;
 };

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "inc/file_system.h"
@@ -14,6 +16,8 @@ namespace {
 
 // As src/image_folder.py: a JPEG ends with FF D9, possibly followed by padding, within its last kilobyte.
 constexpr std::streamoff kJpegTailBytes = 1024;
+// At most this many names in one line, as in src/image_folder.py.
+constexpr size_t kListedNames = 10;
 
 bool IsImageFile(const std::string& path) {
   static const std::set<std::string> kExtensions = {".jpg", ".jpeg", ".png", ".bmp"};
@@ -66,6 +70,31 @@ std::vector<std::string> ReadImageList(const std::string& list_file, const std::
   if (images.empty()) throw UsageError("--image_list " + list_file + " names no images");
   CheckDistinctStems(images);
   return images;
+}
+
+std::vector<std::string> TakeOutNamesWithLineBreaks(std::vector<std::string>* images) {
+  const auto has_break = [](const std::string& path) { return path.find_first_of("\r\n") != std::string::npos; };
+  std::vector<std::string> taken;
+  std::copy_if(images->begin(), images->end(), std::back_inserter(taken), has_break);
+  images->erase(std::remove_if(images->begin(), images->end(), has_break), images->end());
+  return taken;
+}
+
+std::string DescribeNamesWithLineBreaks(const std::vector<std::string>& paths, const std::string& folder) {
+  std::ostringstream text;
+  text << "skipped " << paths.size() << (paths.size() == 1 ? " file" : " files") << " in " << folder
+       << " whose name holds a line break, which a list of one path per line cannot carry; rename "
+       << (paths.size() == 1 ? "it" : "them") << ": ";
+  const std::string prefix = JoinPath(folder, "");
+  for (size_t index = 0; index < paths.size() && index < kListedNames; ++index) {
+    const std::string& path = paths[index];
+    text << (index ? ", " : "");
+    for (char c : path.rfind(prefix, 0) == 0 ? path.substr(prefix.size()) : path) {
+      text << (c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c));
+    }
+  }
+  if (paths.size() > kListedNames) text << " and " << paths.size() - kListedNames << " more";
+  return text.str();
 }
 
 std::string ImageProblem(const std::string& path) {

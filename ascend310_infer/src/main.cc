@@ -2,6 +2,7 @@
 // (result_Files/<image stem>_0.bin, float32) plus an average-latency report, for postprocess.py.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -17,9 +18,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// A full ImageNet val run takes about an hour on a CPU: say how far it is now and then.
-constexpr size_t kProgressEvery = 1000;
 
 double MillisecondsSince(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
@@ -66,12 +64,86 @@ std::string DescribeSkipped(const std::vector<std::pair<std::string, std::string
   return text.str();
 }
 
+// "0:09:32": hours, minutes, seconds, as the Python entry points give the time left (src/progress.py).
+std::string DurationText(double seconds) {
+  const long total = std::lround(seconds);
+  std::ostringstream text;
+  text << total / 3600 << ":" << std::setfill('0') << std::setw(2) << total / 60 % 60 << ":" << std::setw(2)
+       << total % 60;
+  return text.str();
+}
+
+// "50,000".
+std::string GroupedDigits(size_t number) {
+  std::string digits = std::to_string(number);
+  for (size_t comma = digits.size() > 3 ? digits.size() - 3 : 0; comma > 0; comma = comma > 3 ? comma - 3 : 0) {
+    digits.insert(comma, ",");
+  }
+  return digits;
+}
+
+// "  classifying: 1,200 of 50,000 images, 85.3 images/s, ETA 0:09:32" on stderr at most every `interval_seconds`
+// (the format of src/progress.py): a full val set takes about an hour on a CPU. scripts/infer_common.sh shows these
+// lines as they come.
+class Progress {
+ public:
+  Progress(size_t total, int interval_seconds)
+      : total_(total), interval_(interval_seconds), start_(Clock::now()), last_(start_) {}
+
+  // Called before each image with the number of images done: none done yet, no rate to tell.
+  void Report(size_t done) {
+    const Clock::time_point now = Clock::now();
+    if (done == 0 || now - last_ < interval_) return;
+    last_ = now;
+    const double rate = static_cast<double>(done) / std::chrono::duration<double>(now - start_).count();
+    std::ostringstream line;
+    line << "  classifying: " << GroupedDigits(done) << " of " << GroupedDigits(total_) << " images, " << std::fixed
+         << std::setprecision(1) << rate << " images/s, ETA "
+         << DurationText(static_cast<double>(total_ - done) / rate);
+    std::cerr << line.str() << std::endl;
+  }
+
+ private:
+  size_t total_;
+  std::chrono::seconds interval_;
+  Clock::time_point start_;
+  Clock::time_point last_;
+};
+
+// A black image of the model's input size.
+ImageTensor BlankImage(int height, int width) {
+  ImageTensor image;
+  image.channels = 3;
+  image.height = height;
+  image.width = width;
+  image.data.assign(static_cast<size_t>(3) * height * width, 0.0f);
+  return image;
+}
+
+// The model's class count, from one run on a blank image before any file is read: that run also does the
+// runtime's one-time set-up (kept out of the latency figures) and fails at once on a wrong input size. A model
+// with another class count than the val set's (--num_classes) is refused, as eval.py refuses such a folder.
+size_t ProbeClassCount(InferenceBackend* backend, const Options& options) {
+  const size_t num_classes = backend->Infer(BlankImage(options.height, options.width)).size();
+  if (num_classes == 0) throw std::runtime_error("the model " + options.model_path + " returns no logits");
+  if (options.num_classes > 0 && num_classes != static_cast<size_t>(options.num_classes)) {
+    throw UsageError(options.model_path + " classifies " + std::to_string(num_classes) + " classes but the val " +
+                     "set has " + std::to_string(options.num_classes) + " class folders (--num_classes); it needs " +
+                     "one folder for each class the model was trained on, named as in training");
+  }
+  return num_classes;
+}
+
 int Run(const Options& options) {
-  const std::vector<std::string> images = options.image_list.empty()
-                                              ? ListImages(options.dataset_path)
-                                              : ReadImageList(options.image_list, options.dataset_path);
+  std::vector<std::string> images = options.image_list.empty()
+                                        ? ListImages(options.dataset_path)
+                                        : ReadImageList(options.image_list, options.dataset_path);
+  const std::vector<std::string> unlisted = TakeOutNamesWithLineBreaks(&images);
+  if (!unlisted.empty()) std::cerr << DescribeNamesWithLineBreaks(unlisted, options.dataset_path) << std::endl;
+  if (images.empty()) throw UsageError("every image under " + options.dataset_path + " has a line break in its name");
   const PreprocessSpec spec{options.resize, options.height, options.width};
   std::unique_ptr<InferenceBackend> backend = CreateBackend(options);
+  const size_t num_classes = ProbeClassCount(backend.get(), options);
 
   const std::string result_dir = JoinPath(options.output_dir, "result_Files");
   const std::string input_dir = JoinPath(options.output_dir, "input_Files");
@@ -83,8 +155,9 @@ int Run(const Options& options) {
   std::vector<std::pair<std::string, std::string>> skipped;  // (path, why)
   std::vector<double> preprocess_ms;
   std::vector<double> inference_ms;
-  size_t num_classes = 0;
+  Progress progress(images.size(), options.progress_seconds);
   for (size_t index = 0; index < images.size(); ++index) {
+    progress.Report(index);
     const std::string& image = images[index];
     auto start = Clock::now();
     ImageTensor tensor;
@@ -102,15 +175,10 @@ int Run(const Options& options) {
     }
     preprocess_ms.push_back(MillisecondsSince(start));
 
-    // The first run includes one-time set-up (memory planning, layer fusion, device graph load): keep it out
-    // of the per-image figures.
-    if (inference_ms.empty()) backend->Infer(tensor);
     start = Clock::now();
     std::vector<float> logits = backend->Infer(tensor);
     inference_ms.push_back(MillisecondsSince(start));
 
-    if (logits.empty()) throw std::runtime_error("the model returned no logits for " + image);
-    if (num_classes == 0) num_classes = logits.size();
     if (logits.size() != num_classes) {
       throw std::runtime_error("the model returned " + std::to_string(logits.size()) + " values for " + image +
                                " but " + std::to_string(num_classes) + " before");
@@ -118,7 +186,6 @@ int Run(const Options& options) {
     const std::string stem = FileStem(image);
     WriteFloats(JoinPath(result_dir, stem + "_0.bin"), logits);
     if (options.dump_input) WriteFloats(JoinPath(input_dir, stem + ".bin"), tensor.data);
-    if ((index + 1) % kProgressEvery == 0) std::cout << index + 1 << "/" << images.size() << " images" << std::endl;
   }
   if (inference_ms.empty()) {
     throw std::runtime_error("none of the " + std::to_string(images.size()) + " files under " +
@@ -140,6 +207,18 @@ int Run(const Options& options) {
   return 0;
 }
 
+// The non-blank lines of `text`, each indented by two spaces and ended by a newline: a runtime's own account of a
+// failure, set off below the app's line.
+std::string Indented(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line;
+  std::string indented;
+  while (std::getline(lines, line)) {
+    if (line.find_first_not_of(" \t>") != std::string::npos) indented += "  " + line + "\n";
+  }
+  return indented;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,6 +233,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& error) {
     std::cerr << program << ": error: " << error.what() << " (see --help)\n";
     return 2;
+  } catch (const BackendError& error) {
+    std::cerr << program << ": error: " << error.what() << "\n" << Indented(error.detail());
+    return 1;
   } catch (const std::exception& error) {
     std::cerr << program << ": error: " << error.what() << "\n";
     return 1;

@@ -2,6 +2,7 @@
 #include <stdexcept>
 
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 
 #include "inc/backend.h"
@@ -10,11 +11,16 @@ namespace {
 
 class OpenCvDnnBackend : public InferenceBackend {
  public:
-  explicit OpenCvDnnBackend(const std::string& onnx_path) {
+  explicit OpenCvDnnBackend(const std::string& onnx_path) : onnx_path_(onnx_path) {
+    // OpenCV logs its own multi-line account of a failure before throwing it; the app says what went wrong
+    // first, in one line, and shows OpenCV's text after it (BackendError::detail).
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
     try {
       net_ = cv::dnn::readNetFromONNX(onnx_path);
     } catch (const cv::Exception& error) {
-      throw std::runtime_error("OpenCV DNN cannot load " + onnx_path + " (an ONNX export is needed): " + error.msg);
+      throw BackendError("OpenCV DNN cannot load " + onnx_path + " (an ONNX export is needed); export the " +
+                             "checkpoint with export.py --file_format ONNX",
+                         error.msg);
     }
     net_.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
     net_.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
@@ -29,8 +35,10 @@ class OpenCvDnnBackend : public InferenceBackend {
       net_.setInput(blob);
       logits = net_.forward();
     } catch (const cv::Exception& error) {
-      throw std::runtime_error("OpenCV DNN inference failed (does the model take " + std::to_string(image.height) +
-                               "x" + std::to_string(image.width) + " inputs?): " + error.msg);
+      const std::string size = std::to_string(image.height) + "x" + std::to_string(image.width);
+      throw BackendError("OpenCV DNN cannot run " + onnx_path_ + " on " + size + " images; is that the export's " +
+                             "input size? Pass its export.py --image_height and --image_width as --height and --width",
+                         error.msg);
     }
     if (!logits.isContinuous()) logits = logits.clone();
     const float* values = logits.ptr<float>();
@@ -40,6 +48,7 @@ class OpenCvDnnBackend : public InferenceBackend {
   std::string Description() const override { return "cpu (OpenCV " CV_VERSION " DNN, ONNX)"; }
 
  private:
+  std::string onnx_path_;
   cv::dnn::Net net_;
 };
 

@@ -58,6 +58,10 @@ std::string UsageText(const std::string& program) {
        << "  --device_id=N        Ascend device; default 0\n"
        << "  --resize=S           shorter side before the crop; default 256 (round(max(H, W) * 256 / 224))\n"
        << "  --height=H --width=W centre crop, the exported model's input size; default 224 x 224\n"
+       << "  --num_classes=N      the val set's class count: refuse a model with another number of outputs\n"
+       << "                       before classifying (as eval.py refuses such a folder); default: not checked\n"
+       << "  --progress_seconds=S progress (images done, images/s, time left) on stderr at most every S seconds;\n"
+       << "                       0: after every image; default 10\n"
        << "  --output_dir=DIR     default .\n"
        << "  --dump_input         also write each preprocessed input to OUTPUT_DIR/input_Files/<stem>.bin\n";
   return text.str();
@@ -105,6 +109,10 @@ Options ParseOptions(int argc, char** argv) {
       *number->second = ParseInt(key, value, 1);
     } else if (key == "device_id") {
       options.device_id = static_cast<uint32_t>(ParseInt(key, value, 0));
+    } else if (key == "num_classes") {
+      options.num_classes = ParseInt(key, value, 1);
+    } else if (key == "progress_seconds") {
+      options.progress_seconds = ParseInt(key, value, 0);
     } else {
       throw UsageError("unknown option --" + key);
     }
