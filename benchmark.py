@@ -40,6 +40,7 @@ import numpy as np
 from src.config import parse_config
 from src.errors import run_main
 from src.files import check_output_dir, write_json
+from src.inference import forward_with_hooks
 
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7
@@ -99,23 +100,6 @@ def forward_flops(net, image_height, image_width):
 
     forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height=image_height, image_width=image_width)
     return 2 * sum(multiply_adds)
-
-
-def forward_with_hooks(net, cell_types, hook, *, image_height, image_width):
-    """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
-    `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
-    import mindspore as ms
-
-    mode = ms.get_context('mode')
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    handles = [cell.register_forward_hook(hook) for _, cell in net.cells_and_names() if isinstance(cell, cell_types)]
-    try:
-        net.set_train(False)
-        net(ms.Tensor(np.zeros((1, 3, image_height, image_width), np.float32)))
-    finally:
-        for handle in handles:
-            handle.remove()
-        ms.set_context(mode=mode)
 
 
 class PeakMemory:

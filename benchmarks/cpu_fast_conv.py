@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from benchmark import forward_with_hooks
-from src.files import write_json
 from src.cpu_fast_conv import CONVOLUTION, POINTWISE, UNROLLED, SmallMapConv2d, fast_path, padding_of
+from src.files import write_json
+from src.inference import forward_with_hooks
 
 RUNS = 5
 WARMUP = 2

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from easydict import EasyDict
 
-from src.errors import OneLineParser, UsageError
+from src.errors import OneLineParser, UsageError, quoted
 from src.files import write_json
 
 DEVICE_TARGETS = ('auto', 'Ascend', 'GPU', 'CPU')
@@ -205,7 +205,7 @@ def read_recipe(path):
         if key not in SETTING:
             near = _nearest(str(key), SETTING)
             hint = f'; did you mean {near}?' if near else ''
-            raise UsageError(f'--config {path}: unknown key {_quoted(key)}{hint}')
+            raise UsageError(f'--config {path}: unknown key {quoted(key)}{hint}')
         if key in COMMAND_LINE_ONLY:
             raise UsageError(f'--config {path}: {key} is a command-line choice only (--{key} true); remove it from '
                              f'the recipe')
@@ -216,10 +216,10 @@ def read_recipe(path):
         fits = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or \
                (kind is float and isinstance(value, int) and not isinstance(value, bool))
         if not fits:
-            raise UsageError(f'--config {path}: {key} must be {TYPE_NAMES[kind]}, got {_quoted(value)}')
+            raise UsageError(f'--config {path}: {key} must be {TYPE_NAMES[kind]}, got {quoted(value)}')
         if setting.choices and value not in setting.choices:
             raise UsageError(f'--config {path}: {key} must be one of {", ".join(setting.choices)}, '
-                             f'got {_quoted(value)}')
+                             f'got {quoted(value)}')
     return {key: float(value) if isinstance(SETTING[key].default, float) else value for key, value in recipe.items()}
 
 
@@ -230,7 +230,6 @@ def read_recipe(path):
 RECIPE_MAX_BYTES = 64 * 1024
 RECIPE_MAX_DEPTH = 8
 RECIPE_MAX_ALIASES = 32
-QUOTED_CHARACTERS = 60
 
 
 def _bounded_yaml(path):
@@ -266,15 +265,6 @@ def _bounded_yaml(path):
         return yaml.safe_load(text)
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise UsageError(f'--config {path} is not YAML: {str(error).splitlines()[0]}') from error
-
-
-def _quoted(value):
-    """repr(value) for a message, cut to QUOTED_CHARACTERS: reprlib stops at a few items per level and a few
-    levels, so a value of any size is never rendered whole."""
-    import reprlib
-
-    text = reprlib.repr(value)
-    return text if len(text) <= QUOTED_CHARACTERS else f'{text[:QUOTED_CHARACTERS - 3]}...'
 
 
 def _yaml_1_1_float(text):

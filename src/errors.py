@@ -9,6 +9,7 @@ import os
 import sys
 
 LISTED = 3
+QUOTED_CHARACTERS = 60
 
 
 class UsageError(Exception):
@@ -56,3 +57,12 @@ def some(names, limit=LISTED, separator=', '):
     """The first `limit` of `names` for a one-line message: 'a, b, c and 4 more'."""
     names = list(names)
     return separator.join(map(str, names[:limit])) + (f' and {len(names) - limit} more' if len(names) > limit else '')
+
+
+def quoted(value):
+    """repr(value) for a one-line message, cut to QUOTED_CHARACTERS: reprlib stops at a few items per level and a
+    few levels, so a value of any size (a damaged row, a recipe's alias bomb) is never rendered whole."""
+    import reprlib
+
+    text = reprlib.repr(value)
+    return text if len(text) <= QUOTED_CHARACTERS else f'{text[:QUOTED_CHARACTERS - 3]}...'

@@ -1,7 +1,8 @@
 """Classifying images in Python, as predict.py and attention_map.py do: the images of --image_path and their
 evaluation preprocessing; networks ready to classify (the network of a checkpoint, built from the configuration,
 or an exported MINDIR; both take a float32 NCHW numpy batch through `logits` and give float32 numpy logits); and
-the most probable classes, named from --class_names."""
+the most probable classes, named from --class_names; and one forward pass with hooks on chosen cells, with which
+the benchmarks look inside the network."""
 import os
 import sys
 
@@ -110,3 +111,20 @@ def largest_difference(got, expected):
     another's, absolute and relative to the logits' scale."""
     largest = float(np.abs(got - expected).max())
     return largest, largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
+
+
+def forward_with_hooks(net, cell_types, hook, *, image_height, image_width):
+    """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
+    `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
+    import mindspore as ms
+
+    mode = ms.get_context('mode')
+    ms.set_context(mode=ms.PYNATIVE_MODE)
+    handles = [cell.register_forward_hook(hook) for _, cell in net.cells_and_names() if isinstance(cell, cell_types)]
+    try:
+        net.set_train(False)
+        net(ms.Tensor(np.zeros((1, 3, image_height, image_width), np.float32)))
+    finally:
+        for handle in handles:
+            handle.remove()
+        ms.set_context(mode=mode)

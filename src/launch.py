@@ -32,6 +32,7 @@ this process ends, even by SIGKILL, msrun and every process it started end with 
 kill it when its parent ends, first thing (src.device.exit_with_parent).
 """
 import argparse
+import ast
 import ipaddress
 import json
 import os
@@ -43,9 +44,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-import train
 from src.config import parse_config
 from src.errors import OneLineParser, UsageError
+from src.training_inputs import LAUNCH_HOLDS_OUTPUT_DIR, check_inputs, claim_output
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 120
@@ -286,13 +287,20 @@ def check_machine_holds(workers, cpus, memory_mib, scheduler):
                      f'start at most {fits} workers on each machine, or more machines')
 
 
+def train_description():
+    """train.py's docstring, for the --help of its options given to a launch: read from the file, as the library
+    does not import a command."""
+    with open(os.path.join(REPO, 'train.py'), encoding='utf-8') as handle:
+        return ast.get_docstring(ast.parse(handle.read()), clean=False)
+
+
 def check_training_inputs(train_options, launch):
     """train.py's settings and its own checks of the folders and files they name, as train.py runs them; on machine
     0, where rank 0 writes the results, the output folder is then held for the run by this process."""
-    cfg = parse_config(train.__doc__, train_options, command='train', prog='train.py')
-    train.check_inputs(cfg)
+    cfg = parse_config(train_description(), train_options, command='train', prog='train.py')
+    check_inputs(cfg)
     if launch.node_rank == 0:
-        train.claim_output(cfg)
+        claim_output(cfg)
     return cfg
 
 
@@ -309,7 +317,7 @@ def msrun_command(launch, log_dir, train_options, rank_table=None):
 
 def msrun_environment(launch, output_dir):
     environ = dict(os.environ, LOCAL_WORKER_NUM=str(launch.workers), PYTHONUNBUFFERED='1')
-    environ[train.LAUNCH_HOLDS_OUTPUT_DIR] = output_dir
+    environ[LAUNCH_HOLDS_OUTPUT_DIR] = output_dir
     # msrun starts `python`, the first on PATH: the one running this.
     environ['PATH'] = os.pathsep.join([os.path.dirname(sys.executable), environ.get('PATH', '')])
     if launch.devices:

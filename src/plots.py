@@ -16,14 +16,13 @@ import csv
 import io
 import math
 import os
-import reprlib
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, first_line, run_main
+from src.errors import UsageError, first_line, quoted, run_main
 
 STEPS_FILE = 'train_steps.csv'
 EPOCHS_FILE = 'epochs.csv'
@@ -78,8 +77,7 @@ def read_last_rows(path, key, columns):
             try:
                 rows[int(row[key])] = [_number(row[column]) for column in columns]
             except (TypeError, ValueError):
-                quoted = reprlib.repr(row)  # a few cells, shortened: a damaged row can be any length
-                raise UsageError(f'{path} line {reader.line_num} is not a row of numbers: {quoted}') from None
+                raise UsageError(f'{path} line {reader.line_num} is not a row of numbers: {quoted(row)}') from None
     except csv.Error as error:  # e.g. a field beyond the csv module's size limit
         # DictReader counts a line once its row is made; its inner reader has counted the failing one
         raise UsageError(f'{path} line {reader.reader.line_num} is not CSV as train.py writes it ({error}); '
