@@ -23,6 +23,10 @@ negative factors included: a high Ms marks where the attention is strongest in m
 The network runs in PyNative mode unless --mode graph is given: its stages are called one by one, and graph
 mode would compile each of them as a graph of its own (slower here).
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import glob
 import os
 

@@ -26,6 +26,10 @@ pipeline out; it is measured on its own.
                    ratio = our median step time / its median. Below 1 is faster than PyTorch.
 The figures of bound only mean something on the CPU; on an accelerator they are left out.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import importlib.metadata
 import importlib.util
 import os

@@ -15,6 +15,10 @@ the authors trained with.
 
 Needs PyTorch (the CPU build is enough), which nothing else in the repository needs at run time.
 """
+from src.interrupts import answer_signals_if_main, report_kept
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import argparse
 import os
 
@@ -23,7 +27,6 @@ import numpy as np
 from src.config import defaults
 from src.errors import OneLineParser, UsageError, run_main
 from src.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
-from src.interrupts import report_kept
 from src.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
                                   read_official_state_dict, torch_file_format)
 

@@ -12,6 +12,10 @@ postprocess.py matches each result file <image stem>_0.bin of the app to its lab
 needs its own file name across all classes. Every file is checked, which takes minutes for a large folder: progress
 goes to stderr every --progress_seconds.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import argparse
 import os
 

@@ -7,6 +7,10 @@ OUTPUT_DIR/eval_results.csv (one row per checkpoint). A checkpoint that cannot b
 is reported and skipped; the exit status is then 2. An OUTPUT_DIR holding an earlier evaluation's results is
 refused unless --overwrite true.
 """
+from src.interrupts import answer_signals_if_main, report_kept
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import csv
 import io
 import os
@@ -16,7 +20,6 @@ import time
 from src.config import command_settings, parse_config, save_config
 from src.errors import UsageError, run_main
 from src.files import check_output_dir, claim_output_dir, write_text_atomically
-from src.interrupts import report_kept
 
 RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 RESULTS_FILE, CONFIG_FILE = 'eval_results.csv', 'eval_config.json'

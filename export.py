@@ -23,6 +23,10 @@ that differs by more than a tolerance is not kept. The export is written under a
 renamed into place after the check, so NAME.<ext> is never a partial or unchecked file. An existing NAME.<ext> is
 replaced only with --overwrite true, and two exports to one name at once are refused.
 """
+from src.interrupts import answer_signals_if_main, report_kept
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import logging
 import os
 import re
@@ -32,7 +36,6 @@ import numpy as np
 from src.config import parse_config
 from src.errors import UsageError, run_main
 from src.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file, written_atomically
-from src.interrupts import report_kept
 from src.device import resolve_target, setup_device
 from src.inference import largest_difference, logits, network_from_checkpoint, network_from_mindir
 from src.mindspore_log import mindspore_log_kept

@@ -8,6 +8,10 @@ folder. Every result needs a label and every label a result, and the model's cla
 be the folder's (its highest label + 1, as every class folder keeps an image), as eval.py requires. Prints
   Total data: N, top1 accuracy: x, top5 accuracy: y.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import os
 import sys
 from collections import Counter

@@ -14,6 +14,10 @@ by class index. Without it classes print as indices. One line per image:
   <image>: <class> <probability>, ... (five classes, most probable first)
 Files in a folder that are not decodable images are skipped and reported.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import os
 
 import numpy as np

@@ -9,6 +9,10 @@ epochs.csv, the best checkpoint and, at the end, training_curves.png (src/plots.
 while it runs: a second run into it stops at once, naming this one; a new run into a folder holding an earlier
 run's results is refused unless it continues that run (--resume a checkpoint in it) or --overwrite true.
 """
+from src.interrupts import answer_signals_if_main, report_kept
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import os
 import sys
 
@@ -17,8 +21,8 @@ from src.config import command_settings, format_config, parse_config, save_confi
 from src.device import exit_with_launcher
 from src.errors import UsageError, run_main
 from src.files import remove_partial_files, write_json
-from src.interrupts import report_kept
 from src.training_inputs import check_inputs, claim_output
+
 
 def main():
     exit_with_launcher()

@@ -38,16 +38,12 @@ absolute() {
     case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
 }
 
-# output_dir_of ARGS...: the --output_dir among train.py arguments (absolute), else ./output.
+# output_dir_of ARGS...: the --output_dir the command given ARGS writes to (absolute): the option's, else the one
+# its --config recipe names, else ./output (also when ARGS are wrong: the command says why, in that folder's log).
 output_dir_of() {
-    local dir=./output
-    while [ $# -gt 0 ]; do
-        case "$1" in
-            --output_dir=*) dir="${1#--output_dir=}" ;;
-            --output_dir) dir="${2:-$dir}"; shift ;;
-        esac
-        shift
-    done
+    local dir
+    dir="$("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.config import output_dir_of
+print(output_dir_of(sys.argv[1:]))' "$REPO" "$@" 2>/dev/null)" || dir=output
     absolute "$dir"
 }
 

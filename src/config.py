@@ -376,6 +376,23 @@ def parse_config(description, argv=None, *, command=None, prog=None, entry_defau
     return cfg
 
 
+def output_dir_of(argv):
+    """The --output_dir that a command given `argv` writes to, absolute: the command line's, else its --config
+    recipe's, else the default (for the scripts, which keep the command's log there). Bad input exits with status 2:
+    the command itself then says what is wrong."""
+    parser = OneLineParser(prog='output_dir_of', add_help=False, allow_abbrev=False)
+    parser.add_argument('--config', default='')
+    parser.add_argument('--output_dir')
+    args = parser.parse_known_args(argv)[0]
+    if args.output_dir is None:
+        try:
+            args.output_dir = (read_recipe(args.config) if args.config else {}).get('output_dir',
+                                                                                     SETTING['output_dir'].default)
+        except UsageError:
+            sys.exit(2)
+    return os.path.abspath(args.output_dir)
+
+
 def _nearest(word, names):
     """The name `word` was probably meant to be: a close spelling, else one it starts (lr -> lr_init), else None."""
     close = difflib.get_close_matches(word, names, n=1)

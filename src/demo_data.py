@@ -17,6 +17,10 @@ Fashion-MNIST label order. --classes keeps some of the ten (e.g. 0-4 and 5-9 for
 of different classes); their folders keep their ids, and training numbers them 0, 1, ... in sorted order. Images are the 28 x 28 grey photos as RGB JPEGs, upscaled to S x S. The same
 seed gives the same files, byte for byte.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import argparse
 import gzip
 import io

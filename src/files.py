@@ -85,15 +85,53 @@ def release_locks():
 
 def hold_output_file(path, what, overwrite):
     """Hold the file a command is about to write (an export, a converted checkpoint) against another process
-    writing it, and refuse to replace an existing one unless `overwrite`. A temporary file a killed writer left
-    beside it is removed."""
-    directory, base = os.path.split(os.path.abspath(path))
-    hold(os.path.join(directory, f'.{base}{LOCK_SUFFIX}'), f'{what} {path}')
+    writing it, and refuse to replace an existing one unless `overwrite`. The temporary files that writers killed
+    with SIGKILL left in its folder (which had no chance to remove them) are removed."""
+    hold(_lock_path(path), f'{what} {path}')
+    _remove_temporaries_of_killed_writers(os.path.dirname(os.path.abspath(path)))
     if os.path.exists(path) and not overwrite:
         raise UsageError(f'{what} {path} exists (an earlier result); pass --overwrite true to replace it, or choose '
                          f'another name')
-    if os.path.exists(partial_path(path)):
-        os.remove(partial_path(path))
+    for leftover in _temporaries_of(path):
+        if os.path.exists(leftover):
+            os.remove(leftover)
+
+
+def _lock_path(path):
+    directory, base = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f'.{base}{LOCK_SUFFIX}')
+
+
+def _temporaries_of(path):
+    """What a write of `path` leaves if killed: its partial file and, for a checkpoint, the temporary file
+    MindSpore's save_checkpoint writes before renaming it to the partial one."""
+    partial = partial_path(path)
+    return partial, os.path.splitext(partial)[0] + '.tmp'
+
+
+def _remove_temporaries_of_killed_writers(directory):
+    """Remove the temporary files of hold_output_file writers that died without a word: their lock file is still
+    there (its removal at exit never ran) but no process holds it."""
+    for name in os.listdir(directory):
+        if not (name.startswith('.') and name.endswith(LOCK_SUFFIX)):
+            continue
+        lock_path = os.path.join(directory, name)
+        leftovers = [path for path in _temporaries_of(os.path.join(directory, name[1:-len(LOCK_SUFFIX)]))
+                     if os.path.exists(path)]
+        if not leftovers:
+            continue
+        try:
+            handle = open(lock_path, encoding='utf-8')  # pylint: disable=consider-using-with
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is at work
+            for path in (*leftovers, lock_path):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
 
 def earlier_results(directory, patterns):

@@ -5,12 +5,12 @@ Python's own answer, a KeyboardInterrupt raised in the main thread between two b
 during `import mindspore` it aborts the process ("Fatal Python error", status 134); during a graph compilation
 MindSpore writes rank_0/om/analyze_fail.ir into the working folder; during training and scoring MindSpore's
 runtime swallows the signal or ends the process with SIGTERM without a word. So a thread of this module answers
-the signals, whatever the main thread is running: the signals are blocked in the main thread before MindSpore
-starts (threads started later inherit the block) and the thread takes them with sigwait. Some of MindSpore's
-threads unblock them again: a signal one of those receives reaches Python's handler, which here raises nothing
-and wakes the thread through signal.set_wakeup_fd. And MindSpore replaces the SIGINT handler with its own (which
-ends the process with SIGTERM) when it first runs a graph: a third thread puts Python's back within
-HANDLER_CHECK_SECONDS. What the command was writing is left as src/files.py's atomic writes leave it: the previous
+the signals, whatever the main thread is running: the signals are blocked in the main thread before any other
+thread starts (each command calls answer_signals_if_main before its other imports; threads started later inherit
+the block) and the thread takes them with sigwait. Should another thread take one all the same (one started
+earlier, or one that unblocks signals), it reaches Python's handler, which here raises nothing and wakes the
+thread through signal.set_wakeup_fd; and as MindSpore installs its own SIGINT handler (which ends the process with
+SIGTERM) each time it runs a graph, a third thread puts Python's back within HANDLER_CHECK_SECONDS. What the command was writing is left as src/files.py's atomic writes leave it: the previous
 file or a complete new one; the temporary file of a write under way is removed.
 """
 import ctypes
@@ -27,6 +27,14 @@ _kept = []  # at most one function saying what the interrupted command kept, e.g
 _answering = threading.Lock()
 HANDLER_CHECK_SECONDS = 0.05
 SIGACTION_BYTES = 256  # more than any libc's struct sigaction: it is copied whole, never read field by field
+
+
+def answer_signals_if_main(module_name):
+    """answer_signals for a command run as a program (`module_name`, its __name__, is '__main__'). Its file calls
+    this before any other import: a thread started before the signals are blocked keeps taking them and runs the
+    handler installed at that moment, MindSpore's included, and importing numpy starts OpenBLAS's threads."""
+    if module_name == '__main__':
+        answer_signals(os.path.basename(sys.argv[0]))
 
 
 def answer_signals(prog):

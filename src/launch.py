@@ -11,7 +11,8 @@ under torchrun's names:
                    server_id is an address of this machine)
   MASTER_ADDR      machine 0's address, where msrun runs its scheduler: 127.0.0.1 on one machine; needed for
                    several (with a rank table: the first server's server_id)
-  MASTER_PORT      the scheduler's port: a free one on one machine, 8118 (msrun's own default) across machines
+  MASTER_PORT      the scheduler's port: 8118 (msrun's own default) across machines; on one machine a free one
+                   below the kernel's ephemeral ports, which an outgoing connection could take first
   CLUSTER_TIMEOUT  seconds within which the workers of every machine must have joined: 120 across machines
                    (MindSpore's workers can take 25 s and more to register with the scheduler even on an
                    idle network; raise it when the machines start further apart), msrun's 600 on one machine,
@@ -36,6 +37,7 @@ import ast
 import ipaddress
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -51,6 +53,10 @@ from src.training_inputs import LAUNCH_HOLDS_OUTPUT_DIR, check_inputs, claim_out
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER_TIMEOUT_ONE_MACHINE, CLUSTER_TIMEOUT_MACHINES = 600, 120
 MULTI_MACHINE_PORT = 8118
+# A free MASTER_PORT is picked between these (see free_port): above msrun's default and the ports its workers
+# take from 8118 up, below the kernel's ephemeral range.
+EPHEMERAL_PORTS = '/proc/sys/net/ipv4/ip_local_port_range'
+LOWEST_PICKED_PORT, PORT_PICKS = 20000, 1000
 # msrun, run as a child that dies with this process (src.device.exit_with_parent), and tells the processes it
 # starts its pid, so that they die with it (src.device.exit_with_launcher). The repository goes first on the path:
 # a `src` folder in the working directory must not shadow it.
@@ -207,10 +213,30 @@ def check_port_free(address, port):
                              f'port, the same on every machine') from error
 
 
-def free_port(address):
-    with socket.socket(socket.AF_INET6 if address.version == 6 else socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((str(address), 0))
-        return probe.getsockname()[1]
+def free_port(address, taken=()):
+    """A port no program holds on `address` (nor in `taken`), picked at random below the kernel's ephemeral range,
+    where it picks the local port of every outgoing connection: one picked inside that range could be given to a
+    connection (of any program, MindSpore's own included) between this check and msrun's scheduler binding it."""
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    for _ in range(PORT_PICKS):
+        port = random.randrange(LOWEST_PICKED_PORT, max(_first_ephemeral_port(), LOWEST_PICKED_PORT + PORT_PICKS))
+        if port in taken:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((str(address), port))
+            except OSError:
+                continue
+        return port
+    raise UsageError(f'found no free port on {address} in {PORT_PICKS} tries; set MASTER_PORT to one')
+
+
+def _first_ephemeral_port():
+    try:
+        with open(EPHEMERAL_PORTS, encoding='utf-8') as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def plan_launch(environ, workers=None, rank_table=None):

@@ -12,6 +12,10 @@ A resumed run appends to both files and repeats the steps and epochs between its
 interruption: for each global step and each epoch the last row counts. Missing or malformed files are
 reported in one line with exit status 2.
 """
+from src.interrupts import answer_signals_if_main
+
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+
 import csv
 import io
 import math

@@ -281,7 +281,7 @@ def trained_run(demo_set, tmp_path_factory):
     return made_once(tmp_path_factory, 'trained', make)
 
 
-# One training run stopped three ways, resumed after each stop, for the kill -9, Ctrl-C and resume checks.
+# One training run stopped five ways, resumed after each stop, for the kill -9, Ctrl-C and resume checks.
 
 INTERRUPTED_EPOCHS = 3
 
@@ -309,11 +309,13 @@ def newest_checkpoint(output_dir):
 
 @pytest.fixture(scope='session')
 def interrupted_run(demo_set, tmp_path_factory):
-    """train.py for INTERRUPTED_EPOCHS epochs of demo_set (validated, a checkpoint every epoch), stopped three ways
+    """train.py for INTERRUPTED_EPOCHS epochs of demo_set (validated, a checkpoint every epoch), stopped five ways
     and each time resumed from its newest checkpoint: killed (SIGKILL) half-way through writing epoch 2's
-    checkpoint; interrupted (SIGINT, Ctrl-C) at its first logged step; killed at a random moment of its next epoch
-    (start-up included); then run to the end. Returns a SimpleNamespace: output_dir, args, and per stop
-    (killed_while_saving, ctrl_c, killed_at_random) the exit status, stderr and checkpoint_states right after it;
+    checkpoint; interrupted (SIGINT, Ctrl-C) at its first logged step, half-way through writing epoch 2's checkpoint
+    and while validating epoch 2; killed at a random moment of its next epoch (start-up included); then run to the
+    end. Returns a SimpleNamespace: output_dir, args, and per stop (killed_while_saving, ctrl_c,
+    ctrl_c_while_saving, ctrl_c_while_validating, killed_at_random) the exit status, stderr and checkpoint_states
+    right after it;
     ctrl_c.resumed_from; killed_at_random.moment (where the kill landed); final (CompletedProcess of the last
     resume), final_resumed_from and steps_before_final (rows of train_steps.csv before it); second_run and
     new_run_after (CompletedProcess of a run into the folder, without --resume, while the Ctrl-C run held it and
@@ -346,10 +348,15 @@ def _interrupt_and_resume(demo, output_dir):
         return subprocess.Popen([sys.executable, *args, '--resume', str(newest_checkpoint(output_dir))], cwd=REPO,
                                 env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    killer = os.path.join(REPO, 'tests', 'killed_while_saving.py')
-    process = subprocess.run([sys.executable, killer, '-2_', *args], cwd=REPO, env=environment, capture_output=True,
-                             text=True, timeout=600, check=False)
-    run.killed_while_saving = stopped(process, process.stderr)
+    def signalled_while(signal_name, moment):
+        """train.py given `signal_name` at `moment` (see tests/signalled_while.py), resumed if a checkpoint exists."""
+        resuming = ['--resume', str(newest_checkpoint(output_dir))] if (output_dir / 'ckpt').is_dir() else []
+        process = subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'signalled_while.py'), signal_name,
+                                  moment, *args, *resuming], cwd=REPO, env=environment, capture_output=True, text=True,
+                                 timeout=600, check=False)
+        return stopped(process, process.stderr)
+
+    run.killed_while_saving = signalled_while('SIGKILL', 'saving:-2_')
 
     run.ctrl_c = SimpleNamespace(resumed_from=newest_checkpoint(output_dir))
     process = resume()
@@ -360,6 +367,8 @@ def _interrupt_and_resume(demo, output_dir):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     run.ctrl_c.__dict__.update(vars(stopped(process, stderr)))
+    run.ctrl_c_while_saving = signalled_while('SIGINT', 'saving:-2_')
+    run.ctrl_c_while_validating = signalled_while('SIGINT', 'validating')
 
     # At random: during start-up, or after one of the next epoch's progress lines (one per 5 steps, then the epoch's),
     # never later, so the kill always lands before the run could end by itself.

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,6 +252,21 @@ def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(int
     assert f'(continue with --resume {ctrl_c.resumed_from})' in line and loads(ctrl_c.resumed_from)
 
 
+@pytest.mark.parametrize('moment', ['ctrl_c_while_saving', 'ctrl_c_while_validating'])
+def test_ctrl_c_during_a_save_or_a_validation_keeps_the_last_good_checkpoint(moment, interrupted_run):
+    """Ctrl-C half-way through writing epoch 2's checkpoint, or while epoch 2 is validated: one line naming epoch 1's
+    checkpoint, status 130, no half-written file, no epoch 2 checkpoint."""
+    from src.files import PARTIAL_PREFIX
+    stop = getattr(interrupted_run, moment)
+    result = subprocess.CompletedProcess('train.py', stop.status, '', stop.stderr)
+    first = checkpoint(interrupted_run.output_dir, 1)
+    assert_fault(result, f'train.py: interrupted: the last good checkpoint is {first} (continue with --resume {first})',
+                 status=130)
+    assert all(stop.checkpoints.values()) and first.name in stop.checkpoints
+    assert checkpoint(interrupted_run.output_dir, 2).name not in stop.checkpoints
+    assert not [name for name in stop.checkpoints if name.startswith(PARTIAL_PREFIX)]
+
+
 def test_a_run_into_a_folder_another_run_holds_stops_at_once_naming_it(interrupted_run):
     line = assert_fault(interrupted_run.second_run, f'--output_dir {interrupted_run.output_dir} is in use by train.py '
                                                     f'(pid ')
@@ -416,6 +432,42 @@ def printed(text):
     return lambda _process, lines: any(text in line for line in lines)
 
 
+COMMANDS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py', 'convert_checkpoint.py',
+            'benchmark.py', 'postprocess.py', 'create_imagenet2012_label.py', 'src/plots.py', 'src/demo_data.py')
+THREADS_OPEN_TO_SIGNALS = """
+import atexit, os, runpy, signal, sys, threading
+
+def report():
+    answering = {thread.native_id for thread in threading.enumerate() if thread.name == 'signals'}
+    tasks = os.listdir('/proc/self/task')
+    open_to_signals = 0
+    for task in tasks:
+        with open(f'/proc/self/task/{task}/status') as status:
+            blocked = int(next(line for line in status if line.startswith('SigBlk')).split()[1], 16)
+        if int(task) not in answering and any(not blocked >> (signum - 1) & 1
+                                              for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+            open_to_signals += 1
+    print(f'{open_to_signals} of {len(tasks)} threads take signals; {len(answering)} answers them')
+
+atexit.register(report)
+sys.argv = [sys.argv[1], '--help']
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+@pytest.mark.parametrize('command', COMMANDS)
+def test_no_thread_of_a_command_takes_a_signal_but_the_one_that_answers(command):
+    """Every thread a command starts (numpy's OpenBLAS threads at its import among them) blocks Ctrl-C, SIGTERM and
+    SIGHUP, but the one answering them: a thread that took one would run the handler installed at that moment,
+    MindSpore's included, which turns Ctrl-C into SIGTERM."""
+    # os.environ, not this process's C environment, where MindSpore set variables that keep OpenBLAS to one thread.
+    result = subprocess.run([sys.executable, '-c', THREADS_OPEN_TO_SIGNALS, command], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=False, env=dict(os.environ))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[-1].startswith('0 of ') and result.stdout.endswith('; 1 answers them\n'), \
+        result.stdout[-500:]
+
+
 @pytest.mark.parametrize('moment', ['importing MindSpore', 'compiling the graph'])
 def test_ctrl_c_while_training_starts_is_one_line(moment, demo_set, tmp_path):
     work = tmp_path / 'work'  # the working folder, where MindSpore would leave rank_0/om/analyze_fail.ir
@@ -458,9 +510,25 @@ def test_an_export_owns_its_file_and_ctrl_c_during_its_check_leaves_none(narrow_
     assert_fault(first, f'export.py: interrupted: {name}.mindir was not written', status=130)
     assert not os.listdir(tmp_path)
     (tmp_path / 'net.mindir').write_text('an earlier export')
+    killed = killed_while_writing(tmp_path / 'other.onnx')
     assert_fault(run_script(*command), f'--file_name {name}.mindir exists (an earlier result); pass --overwrite true '
                                        f'to replace it, or choose another name')
     assert (tmp_path / 'net.mindir').read_text() == 'an earlier export'
+    assert not [path for path in killed if path.exists()]  # what the killed export left, removed
+
+
+def killed_while_writing(path):
+    """The hidden files an export or a conversion to `path` killed with SIGKILL half-way leaves (its lock and its
+    partial file), left by a process that does what they do before the kill."""
+    from src.files import partial_path
+    code = ('import os, signal, sys; from src.files import hold_output_file, partial_path; '
+            'hold_output_file(sys.argv[1], "--file_name", False); open(partial_path(sys.argv[1]), "w").write("half"); '
+            'os.kill(os.getpid(), signal.SIGKILL)')
+    result = subprocess.run([sys.executable, '-c', code, str(path)], cwd=REPO, check=False)
+    assert result.returncode == -signal.SIGKILL
+    left = [path.parent / f'.{path.name}.lock', Path(partial_path(path))]
+    assert all(path.exists() for path in left)
+    return left
 
 
 @pytest.mark.parametrize('program, arguments, message', [
@@ -593,14 +661,15 @@ def test_label_file_into_a_read_only_folder(demo_set, read_only):
 @pytest.fixture(scope='module')
 def val_with_bad_files(tmp_path_factory, fashion_photos):
     """Twelve good photos in the ten class folders the narrow model classifies (two in a and b, one in the others),
-    next to an empty file, a JPEG cut short, a stray text file and a hidden ._ file such as macOS leaves on shared
-    drives."""
+    next to an empty file, a JPEG cut short, a stray text file, a symbolic link that loops and a hidden ._ file such
+    as macOS leaves on shared drives."""
     root = tmp_path_factory.mktemp('bad_files') / 'val'
     write_image_folder(root, fashion_photos, {'a': 2, 'b': 2, **ONE_PHOTO_EACH})
     photo = (root / 'a' / 'a_0.JPEG').read_bytes()
     (root / 'a' / 'empty.JPEG').write_bytes(b'')
     (root / 'b' / 'cut.JPEG').write_bytes(photo[:-8])  # a download cut short
     (root / 'b' / 'notes.txt').write_text('taken on holiday\n')
+    os.symlink('loop.JPEG', root / 'c' / 'loop.JPEG')
     (root / 'a' / '._a_1.JPEG').write_bytes(b'\x00\x05\x16\x07' + bytes(80))
     return root
 
@@ -625,8 +694,9 @@ def test_the_app_skips_and_names_files_it_cannot_decode(infer_app_build, narrow_
     result = app(narrow_exports, val_with_bad_files, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result_stems(tmp_path) == GOOD_STEMS
-    assert result.stderr.strip() == (f'skipped 2 of 14 files in {val_with_bad_files} that cannot be decoded: '
-                                     f'a/empty.JPEG: empty file; b/cut.JPEG: truncated JPEG (no end-of-image marker)')
+    assert result.stderr.strip() == (f'skipped 3 of 15 files in {val_with_bad_files} that cannot be decoded: '
+                                     f'a/empty.JPEG: empty file; b/cut.JPEG: truncated JPEG (no end-of-image marker); '
+                                     f'c/loop.JPEG: cannot be opened (Too many levels of symbolic links)')
     assert 'images: 12 of 3x64x48' in result.stdout
 
 
@@ -642,9 +712,9 @@ def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build
                             timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'Total data: 12, top1 accuracy' in result.stdout
-    assert (f'skipped 3 of 15 files in {val_with_bad_files} that cannot be decoded: a/empty.JPEG: empty file; '
+    assert (f'skipped 4 of 16 files in {val_with_bad_files} that cannot be decoded: a/empty.JPEG: empty file; '
             f'b/cut.JPEG: truncated JPEG (no end-of-image marker); b/notes.txt: not an image (content of no known image '
-            f'format)') in result.stdout
+            f'format); c/loop.JPEG: cannot be opened (Too many levels of symbolic links)') in result.stdout
     eval_reads, _ = split_readable(read_image_folder(str(val_with_bad_files)).samples)  # what eval.py scores
     labels = json.loads((tmp_path / 'infer' / 'imagenet_label.json').read_text())
     assert set(labels) == result_stems(tmp_path / 'infer') == GOOD_STEMS == \

@@ -111,6 +111,19 @@ def test_the_eval_script_writes_where_a_relative_output_dir_points_from_the_call
     assert not os.path.exists(os.path.join(REPO, output))
 
 
+@pytest.mark.parametrize('arguments, output_dir', [
+    ([], 'output'),
+    (['--config', 'recipe.yaml'], 'from_recipe'),
+    (['--config', 'recipe.yaml', '--output_dir', 'from_option'], 'from_option'),
+    (['--config', 'missing.yaml'], 'output'),  # the command says what is wrong, in ./output/logs
+])
+def test_the_scripts_keep_a_log_where_the_command_writes(arguments, output_dir, tmp_path):
+    (tmp_path / 'recipe.yaml').write_text('output_dir: from_recipe\nepoch_size: 2\n')
+    found = run(['bash', '-c', f'source {REPO}/scripts/common.sh; output_dir_of --batch_size 8 "$@"', 'bash',
+                 *arguments], cwd=tmp_path)
+    assert found.returncode == 0 and found.stdout == f'{tmp_path / output_dir}\n', found.stdout + found.stderr
+
+
 @pytest.mark.usefixtures('repository_build')
 def test_the_cpu_flow_from_another_folder_skips_and_names_a_file_with_a_line_break(infer_app_build, narrow_exports,
                                                                                    ten_classes_and_a_line_break,

@@ -5,6 +5,7 @@ import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -32,7 +33,21 @@ def non_loopback_address():
 def test_defaults_are_one_machine_as_before():
     run = plan({}, workers=2)
     assert (run.nnodes, run.node_rank, run.master_addr, run.workers, run.total_workers) == (1, 0, '127.0.0.1', 2, 2)
-    assert 1024 <= run.master_port <= 65535 and run.cluster_timeout == 600
+    assert run.cluster_timeout == 600
+    # Picked below the kernel's ephemeral ports, which outgoing connections could take before the scheduler binds it.
+    with open('/proc/sys/net/ipv4/ip_local_port_range', encoding='utf-8') as handle:
+        first_ephemeral = int(handle.read().split()[0])
+    assert 20000 <= run.master_port < max(first_ephemeral, 21000)
+
+
+def test_a_picked_port_is_one_no_program_holds(monkeypatch):
+    loopback = ipaddress.ip_address('127.0.0.1')
+    with socket.socket() as holder:
+        holder.bind(('127.0.0.1', 0))
+        held = holder.getsockname()[1]
+        picks = iter([held, 20001, *range(20002, 20100)])  # the held port, one the caller took already, then others
+        monkeypatch.setattr(launch.random, 'randrange', lambda *_: next(picks))
+        assert 20002 <= launch.free_port(loopback, taken=[20001]) < 20100
 
 
 def test_machine_0_of_two_holds_the_scheduler():

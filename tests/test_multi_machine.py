@@ -8,7 +8,6 @@ import ipaddress
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,6 +15,7 @@ import time
 import pytest
 
 from conftest import REPO, data_parallel_command, parameter_digests, script_environment
+from src.launch import free_port
 from test_launch import processes_mentioning
 
 pytestmark = pytest.mark.slow
@@ -61,12 +61,6 @@ def machine_1():
         ip('link', 'del', f'{name}a')  # gone with the namespace already, unless that failed
 
 
-def free_port(address):
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
-
-
 def start(machine, node_rank, master, port, command, output, cpu=None, **environment):
     """One machine's launch (in machine 1's namespace for node_rank 1), its output in output.{out,err}, in a
     process group of its own; with `cpu`, bound to that CPU, a machine of one CPU."""
@@ -103,20 +97,31 @@ def _text(path):
     return path.read_text() if path.exists() else ''
 
 
+def failed_launch(rank, status, stdout, stderr, output):
+    """What a failed launch of machine `rank` printed, then the end of each of its logs: what a CI log needs to show
+    why it failed."""
+    logs = sorted((output / 'logs').glob('*.log')) if (output / 'logs').is_dir() else []
+    ends = ''.join(f'\n--- end of {log.name}:\n' + '\n'.join(log.read_text(errors='replace').splitlines()[-15:])
+                   for log in logs)
+    return f'machine {rank} exited {status}\n--- stdout (end):\n{stdout[-1500:]}\n--- stderr:\n' + \
+        '\n'.join(stderr) + ends
+
+
 needs_two_cpus = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 CPUs, one per machine')
 
 
 @needs_two_cpus
 def test_two_machines_train_like_one_machine_with_two_workers(machine_1, two_worker_run, parallel_set, tmp_path):
     machine, here, _ = machine_1
-    port = free_port(here)
+    port = free_port(ipaddress.ip_address(here))
     # Each machine gets one CPU, as each worker of the one-machine run does: the same threads and data-pipeline
     # workers, hence the same sums in the same order.
     launches = [start(machine, rank, here, port, data_parallel_command(1, parallel_set, tmp_path / f'machine{rank}'),
                       tmp_path / f'machine{rank}', cpu=rank) for rank in (0, 1)]
     results = [finish(process) for process in launches]
     for rank, (status, _, stdout, stderr) in enumerate(results):
-        assert status == 0, (rank, stdout[-2000:], stderr)
+        if status != 0:
+            pytest.fail(failed_launch(rank, status, stdout, stderr, tmp_path / f'machine{rank}'))
     digests = {**parameter_digests(tmp_path / 'machine0'), **parameter_digests(tmp_path / 'machine1')}
     assert sorted(digests) == [0, 1] and len(digests[0]) == 1 and digests[0] == digests[1]
     one_machine_dir, one_machine = two_worker_run
@@ -138,8 +143,11 @@ def test_a_machine_that_fails_stops_every_machine_within_a_minute(machine_1, dem
     first_class = sorted(os.listdir(short / 'train'))[0]
     os.remove(short / 'train' / first_class / sorted(os.listdir(short / 'train' / first_class))[0])
 
+    ports = []
+
     def pair(name, data, machine_1_data, *extra, **environment):
-        port = free_port(here)
+        port = free_port(ipaddress.ip_address(here), taken=ports)
+        ports.append(port)
         return [start(machine, rank, here, port,
                       data_parallel_command(1, data if rank == 0 else machine_1_data, tmp_path / f'{name}{rank}',
                                             '--log_interval', '5', *extra), tmp_path / f'{name}{rank}', **environment)

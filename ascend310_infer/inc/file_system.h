@@ -13,7 +13,8 @@ bool IsDirectory(const std::string& path);
 bool IsRegularFile(const std::string& path);
 
 // Every regular file under `folder`, recursively, following links to folders (each folder once), leaving out
-// hidden files and folders (names starting with '.', such as the ._name files macOS leaves); unsorted.
+// hidden files and folders (names starting with '.', such as the ._name files macOS leaves); unsorted. Symbolic
+// links that cannot be followed (they loop, or lead nowhere) are listed too, for the caller to name them.
 // Throws std::runtime_error if a folder cannot be read.
 std::vector<std::string> ListVisibleFilesRecursively(const std::string& folder);
 

@@ -23,7 +23,11 @@ void ListInto(const std::string& folder, std::set<std::pair<dev_t, ino_t>>* visi
     const std::string name = entry->d_name;
     if (name.empty() || name[0] == '.') continue;  // ".", ".." and hidden entries
     const std::string path = JoinPath(folder, name);
-    if (stat(path.c_str(), &info) != 0) continue;  // a dangling link
+    if (stat(path.c_str(), &info) != 0) {
+      // A symbolic link that loops or leads nowhere: listed, for its reader to name it (as src/image_folder.py does).
+      if (lstat(path.c_str(), &info) == 0 && S_ISLNK(info.st_mode)) files->push_back(path);
+      continue;
+    }
     if (S_ISDIR(info.st_mode)) subfolders.push_back(path);
     if (S_ISREG(info.st_mode)) files->push_back(path);
   }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -99,7 +101,7 @@ std::string DescribeNamesWithLineBreaks(const std::vector<std::string>& paths, c
 
 std::string ImageProblem(const std::string& path) {
   std::ifstream file(path, std::ios::binary | std::ios::ate);
-  if (!file) return "cannot be opened";
+  if (!file) return std::string("cannot be opened (") + std::strerror(errno) + ")";  // e.g. a symbolic link loop
   const std::streamoff size = file.tellg();
   if (size == 0) return "empty file";
   char magic[2] = {};
