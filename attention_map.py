@@ -23,111 +23,23 @@ negative factors included: a high Ms marks where the attention is strongest in m
 The network runs in PyNative mode unless --mode graph is given: its stages are called one by one, and graph
 mode would compile each of them as a graph of its own (slower here).
 """
-from src.interrupts import answer_signals_if_main
+from src.utils.interrupts import answer_signals_if_main
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import glob
 import os
 
 import numpy as np
-from PIL import Image
 
 from src.config import parse_config
-from src.errors import UsageError, run_main
-from src.files import check_output_dir, claim_output_dir, written_atomically
-from src.dataset import IMAGENET_MEAN, IMAGENET_STD
-from src.device import setup_device
-from src.inference import list_images, logits, network_from_checkpoint, preprocess, read_class_names, top_classes
-from src.progress import Progress
-
-ATTENTION_FOLDER = 'attention'
-BAMS = 3
-PANEL_INCHES = 3.2
-FIGURE_INCHES = (PANEL_INCHES * (1 + BAMS) + 1.2, PANEL_INCHES + 0.7)
-DPI = 100
-FIGURE_PIXELS = (round(FIGURE_INCHES[0] * DPI), round(FIGURE_INCHES[1] * DPI))  # (width, height) of a PNG
-OVERLAY_ALPHA = 0.5
-# Blue (low) to red (high), as heat maps are usually read.
-COLORMAP = 'jet'
-
-
-def check_model_file(path):
-    """UsageError unless `path` names an existing checkpoint; checked before MindSpore starts."""
-    if not path:
-        raise UsageError('--model_file is required: a .ckpt checkpoint')
-    if os.path.splitext(path)[1].lower() != '.ckpt':
-        raise UsageError(f'--model_file {path} must be a .ckpt checkpoint: the attention maps are read from inside '
-                         f'the network, which a MINDIR or ONNX export does not give access to')
-    if not os.path.isfile(path):
-        raise UsageError(f'--model_file {path} does not exist')
-
-
-def output_paths(images, image_path, output_dir):
-    """OUTPUT_DIR/attention/<name>.png for every image: the image's path under a folder --image_path, or its file
-    name, with the extension replaced. UsageError if two images would write the same file."""
-    folder = os.path.join(output_dir, ATTENTION_FOLDER)
-    paths = []
-    for image in images:
-        name = os.path.relpath(image, image_path) if os.path.isdir(image_path) else os.path.basename(image)
-        paths.append(os.path.join(folder, os.path.splitext(name)[0] + '.png'))
-    clashing = sorted({path for path in paths if paths.count(path) > 1})
-    if clashing:
-        raise UsageError(f'images differing only in their extension would share the picture {clashing[0]}; '
-                         f'move one of them to another folder')
-    return paths
-
-
-def spatial_maps(net, batch):
-    """Ms(F) of the three BAMs for a float32 (N, 3, H, W) batch, as three numpy arrays (N, h, w)."""
-    import mindspore as ms
-
-    return [gate.asnumpy()[:, 0] for gate in net.spatial_attention_maps(ms.Tensor(batch))]
-
-
-def displayable(image):
-    """The (H, W, 3) picture in [0, 1] of a normalised (3, H, W) network input: exactly what the network saw."""
-    pixels = image.transpose(1, 2, 0) * np.array(IMAGENET_STD) + np.array(IMAGENET_MEAN)
-    return np.clip(pixels / 255, 0, 1)
-
-
-def upsampled(attention_map, height, width):
-    """A (h, w) map resized bilinearly to (height, width)."""
-    resized = Image.fromarray(attention_map.astype(np.float32)).resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(resized)
-
-
-def draw_attention_figure(image, maps, title, path):
-    """Save the picture of one image: the input, then each BAM's map over it, coloured from its min to its max."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=FIGURE_INCHES, dpi=DPI, layout='constrained')
-    FigureCanvasAgg(figure)  # render with Agg: no display needed
-    image_axes, *map_axes = figure.subplots(1, 1 + len(maps))
-    height, width = image.shape[:2]
-    image_axes.imshow(image, interpolation='nearest')
-    image_axes.set_title(f'input, {height}x{width} centre crop')
-    for number, (axes, attention_map) in enumerate(zip(map_axes, maps), start=1):
-        low, high = float(attention_map.min()), float(attention_map.max())
-        axes.imshow(image, interpolation='nearest')
-        overlay = axes.imshow(upsampled(attention_map, height, width), cmap=COLORMAP, alpha=OVERLAY_ALPHA,
-                              vmin=low, vmax=high, interpolation='nearest')
-        # A constant map gets the middle colour (matplotlib widens an empty colour range around the value).
-        values = (f'raw {low:.3g} to {high:.3g} (spread {high - low:.3g})' if high > low
-                  else f'constant {low:.3g}: no spatial preference')
-        axes.set_title(f'BAM{number} Ms(F), {attention_map.shape[0]}x{attention_map.shape[1]}\n{values}')
-        # A bar of its own, opaque: the overlay's colours are blended with the image.
-        opaque = ScalarMappable(norm=overlay.norm, cmap=overlay.cmap)
-        figure.colorbar(opaque, ax=axes, fraction=0.046, pad=0.03).set_label('raw Ms(F)')
-    for axes in (image_axes, *map_axes):
-        axes.set_xticks([])
-        axes.set_yticks([])
-    figure.suptitle(title, fontsize=10)
-    with written_atomically(path, 'the picture ') as partial:
-        figure.savefig(partial, format='png')
-
+from src.deploy.attention import (ATTENTION_FOLDER, check_model_file, displayable, draw_attention_figure, output_paths,
+                                  spatial_maps)
+from src.deploy.inference import list_images, logits, network_from_checkpoint, preprocess, read_class_names, top_classes
+from src.utils.device import setup_device
+from src.utils.errors import UsageError, run_main
+from src.utils.files import check_output_dir, claim_output_dir
+from src.utils.progress import Progress
 
 def main():
     cfg = parse_config(__doc__, command='attention_map', entry_defaults={'batch_size': 16, 'mode': 'pynative'})
@@ -136,8 +48,6 @@ def main():
     if class_names and len(class_names) != cfg.num_classes:
         raise UsageError(f'--class_names {cfg.class_names} names {len(class_names)} classes but --num_classes is '
                          f'{cfg.num_classes}')
-    if not cfg.image_path:
-        raise UsageError('--image_path is required: an image or a folder of images')
     images, shown_names = list_images(cfg.image_path)
     pictures = output_paths(images, cfg.image_path, cfg.output_dir)
     check_output_dir(os.path.join(cfg.output_dir, ATTENTION_FOLDER), 'the pictures\' folder')

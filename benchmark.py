@@ -11,13 +11,13 @@ pipeline out; it is measured on its own.
 
   matmul bound     float32 matrix multiply (numpy's BLAS, 3072 x 3072, every CPU this process may use):
                    what this machine's cores can do on the model's kind of arithmetic
-  training         the step train.py runs (src.training.build_train_network: forward, loss, backward, update)
+  training         the step train.py runs (src.engine.train_step.build_train_network: forward, loss, backward, update)
   inference        the network in eval mode, forward only
   first call       the first call of each: graph compilation plus one step
   peak RSS         the process's resident-memory high-water mark (VmHWM) over the inference phase and over the
                    training phase: Python, MindSpore, weights, optimizer state, activations, and MindSpore's
                    memory pool, which keeps what earlier phases allocated; data-pipeline workers are not included
-  data pipeline    src.dataset's training pipeline on ImageNet-sized JPEGs (benchmarks/data_pipeline.py)
+  data pipeline    src.data.dataset's training pipeline on ImageNet-sized JPEGs (benchmarks/data_pipeline.py)
   of bound         model arithmetic per second / matmul bound. A forward pass costs 2 x the multiply-adds of its
                    convolutions and dense layers (8.34 GFLOP for a 224 x 224 image), a training step 3 x that.
   PyTorch s, ratio on the CPU, when PyTorch is installed and the model is the official one (full width, product
@@ -26,9 +26,9 @@ pipeline out; it is measured on its own.
                    ratio = our median step time / its median. Below 1 is faster than PyTorch.
 The figures of bound only mean something on the CPU; on an accelerator they are left out.
 """
-from src.interrupts import answer_signals_if_main
+from src.utils.interrupts import answer_signals_if_main
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import importlib.metadata
 import importlib.util
@@ -42,9 +42,9 @@ import time
 import numpy as np
 
 from src.config import parse_config
-from src.errors import run_main
-from src.files import check_output_dir, write_json
-from src.inference import forward_with_hooks
+from src.deploy.inference import forward_with_hooks
+from src.utils.errors import run_main
+from src.utils.files import check_output_dir, write_json
 
 MATMUL_SIZE = 3072
 MATMUL_RUNS = 7
@@ -185,9 +185,9 @@ class TorchReference:
         self.version = importlib.metadata.version('torch')
 
     @staticmethod
-    def why_not(cfg):
+    def why_not(cfg, device_target):
         """Why there is no PyTorch reference for this configuration, or None when there is one."""
-        if cfg.device_target != 'CPU':
+        if device_target != 'CPU':
             return 'PyTorch\'s reference runs on the CPU only: no ratio on an accelerator'
         if (cfg.base_width, cfg.bam_fusion) != OFFICIAL_MODEL:
             return (f'PyTorch\'s reference is the official model (--base_width {OFFICIAL_MODEL[0]}, --bam_fusion '
@@ -208,7 +208,7 @@ class TorchReference:
 def machine_description(device_target):
     import mindspore as ms
 
-    from src.device import cpu_settings
+    from src.utils.device import cpu_settings
     model = platform.processor() or platform.machine()
     try:
         with open('/proc/cpuinfo', encoding='utf-8') as handle:
@@ -237,7 +237,7 @@ def cpu_busy_fraction(seconds=1.0):
 
 def run_benchmark(cfg):
     """Every figure, as the JSON report's dict."""
-    from src.device import setup_device
+    from src.utils.device import setup_device
     load_before, busy_before = os.getloadavg(), cpu_busy_fraction()
     progress(f'load average {load_before[0]:.2f}, CPUs busy {busy_before:.0%} before the start'
              if busy_before is not None else f'load average {load_before[0]:.2f} before the start')
@@ -245,10 +245,10 @@ def run_benchmark(cfg):
     on_cpu = device.target == 'CPU'
 
     from benchmarks.data_pipeline import pipeline_images_per_second
-    from src.dataset import resolve_num_workers
-    from src.cpu_fast_conv import speed_up_cpu_convs
-    from src.ResNet50_BAM import resnet50_bam
-    from src.training import amp_level, build_train_network
+    from src.data.dataset import resolve_num_workers
+    from src.engine.train_step import amp_level, build_train_network
+    from src.models import create_model, model_options
+    from src.models.small_map_conv import SmallMapConv2d
 
     memory = PeakMemory()
     bound = None
@@ -257,12 +257,12 @@ def run_benchmark(cfg):
         bound = matmul_gflops()
         progress(f'  {bound:.0f} GFLOP/s')
 
-    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)
+    net = create_model(**model_options(cfg, device.target))
     flops_per_image = forward_flops(net, cfg.image_height, cfg.image_width)
-    fast_convs = speed_up_cpu_convs(net, cfg)
+    fast_convs = sum(isinstance(cell, SmallMapConv2d) for _, cell in net.cells_and_names())
     images, labels = synthetic_batch(cfg)
     runs = f'{cfg.bench_warmup} warm-up + {cfg.bench_steps} timed steps'
-    no_reference = TorchReference.why_not(cfg)
+    no_reference = TorchReference.why_not(cfg, device.target)
     pytorch = TorchReference(cfg) if no_reference is None else None
     if pytorch is not None:
         progress(f'PyTorch {pytorch.version} runs the official model beside it, one step after each of ours')
@@ -276,7 +276,7 @@ def run_benchmark(cfg):
 
         progress(f'training step, batch {cfg.batch_size}: first call, {runs}')
         calls = 1 + cfg.bench_warmup + (pytorch is not None) + cfg.bench_steps
-        train_network = build_train_network(cfg, net, np.full(calls, cfg.lr_init, np.float32))
+        train_network = build_train_network(cfg, net, np.full(calls, cfg.lr_init, np.float32), device.target)
         train_network.set_train(True)
         training = model_figures(lambda: train_network(images, labels).asnumpy(), cfg,
                                  flops_per_image=TRAINING_FLOP_FACTOR * flops_per_image, bound_gflops=bound,
@@ -284,7 +284,7 @@ def run_benchmark(cfg):
     finally:
         if pytorch is not None:
             pytorch.close()
-    training['amp_level'] = amp_level(cfg)
+    training['amp_level'] = amp_level(cfg, device.target)
     progress(f'  {training["images_per_s"]:.2f} images/s, first call {training["first_call_s"]:.1f} s')
 
     workers = resolve_num_workers(cfg.num_parallel_workers)
@@ -340,7 +340,7 @@ def format_report(report):
                      f'NCHW, eager), its steps timed between ours; below 1 is faster')
     else:
         lines.append(report['pytorch']['none'])
-    lines.append('convolutions of the smallest maps as matrix products (src/cpu_fast_conv.py): '
+    lines.append('convolutions of the smallest maps as matrix products (src/models/small_map_conv.py): '
                  + ('on' if report['small_map_convs'] else 'off (--cpu_fast_conv false, or not on the CPU)'))
     return '\n'.join(lines)
 

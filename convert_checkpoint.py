@@ -5,7 +5,7 @@ the conversion before writing it.
 
 Takes the file as the authors released it (PyTorch 0.4's legacy format, {'epoch', 'arch', 'state_dict',
 'best_prec1', 'optimizer'}, keys prefixed 'module.'), a file in today's zip format, a bare state dict, or keys
-without 'module.'. Before anything is written, the authors' model (src/official_bam_torch.py) loaded from the file
+without 'module.'. Before anything is written, the authors' model (src/convert/official_bam_torch.py) loaded from the file
 and the converted MindSpore network classify the same random 224x224 images in inference mode: the largest logit
 difference is printed, and the checkpoint is written only if it is within 1e-4 of the largest logit (an existing
 file only with --overwrite true, never the input itself). The output holds the network's weights and BatchNorm
@@ -15,9 +15,9 @@ the authors trained with.
 
 Needs PyTorch (the CPU build is enough), which nothing else in the repository needs at run time.
 """
-from src.interrupts import answer_signals_if_main, report_kept
+from src.utils.interrupts import answer_signals_if_main, report_kept
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import argparse
 import os
@@ -25,9 +25,9 @@ import os
 import numpy as np
 
 from src.config import defaults
-from src.errors import OneLineParser, UsageError, run_main
-from src.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
-from src.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
+from src.utils.errors import OneLineParser, UsageError, run_main
+from src.utils.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
+from src.convert.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
                                   read_official_state_dict, torch_file_format)
 
 CHECK_IMAGES = 3
@@ -37,6 +37,7 @@ CHECKPOINT_SUFFIX = '.ckpt'
 
 
 def parse_args():
+    # Its own options, not the shared settings: a one-off conversion of the authors' file, which no recipe repeats.
     parser = OneLineParser(description=__doc__.split('\n\n', 1)[0],
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--torch_checkpoint', required=True,
@@ -62,7 +63,7 @@ def output_path(path):
 
 def official_model(state, num_classes):
     """The authors' model in PyTorch with `state` loaded, in inference mode."""
-    from src.official_bam_torch import ResidualNetBAM
+    from src.convert.official_bam_torch import ResidualNetBAM
 
     model = ResidualNetBAM(num_classes)
     model.load_state_dict(state, strict=False)  # strict except for num_batches_tracked, checked beforehand
@@ -72,9 +73,9 @@ def official_model(state, num_classes):
 def mindspore_network(arrays, num_classes):
     """This repository's network with the converted arrays loaded, in inference mode."""
     import mindspore as ms
-    from src.ResNet50_BAM import resnet50_bam
+    from src.models import create_model
 
-    net = resnet50_bam(num_classes)
+    net = create_model(num_classes)
     ms.load_param_into_net(net, {name: ms.Parameter(value, name=name) for name, value in arrays.items()},
                            strict_load=True)
     net.set_train(False)
@@ -84,7 +85,7 @@ def mindspore_network(arrays, num_classes):
 def compare_logits(official, net, seed):
     """(largest absolute, relative) logit difference of the two networks on CHECK_IMAGES random images."""
     torch = import_torch()
-    from src.inference import largest_difference, logits
+    from src.deploy.inference import largest_difference, logits
 
     images = np.random.default_rng(seed).standard_normal((CHECK_IMAGES, 3, CHECK_SIZE, CHECK_SIZE), dtype=np.float32)
     with torch.no_grad():
@@ -116,7 +117,7 @@ def main():
     report_kept(lambda: f'{output} was not written')
     content, state = read_official_state_dict(args.torch_checkpoint)
     print(f'read {args.torch_checkpoint}: {describe(content, args.torch_checkpoint, state)}', flush=True)
-    from src.official_bam_torch import ResidualNetBAM
+    from src.convert.official_bam_torch import ResidualNetBAM
     num_classes = check_official_state_dict(state, ResidualNetBAM(num_classes=1).state_dict(),
                                             args.torch_checkpoint)
     arrays = official_to_mindspore({name: value.float().numpy() for name, value in state.items()})
@@ -125,7 +126,7 @@ def main():
         raise UsageError(f'{args.torch_checkpoint}: {len(damaged)} entries hold NaN or infinite values '
                          f'({", ".join(damaged[:3])}); the file is damaged')
 
-    from src.device import setup_device
+    from src.utils.device import setup_device
     cfg = defaults()
     cfg.device_target = 'CPU'
     setup_device(cfg)
@@ -138,7 +139,7 @@ def main():
         raise UsageError(f'the converted network differs from the authors\' model by {relative:.3g} of the largest '
                          f'logit (tolerance {TOLERANCE:g}); {output} was not written')
 
-    from src.checkpoint import save_atomically
+    from src.engine.checkpoint import save_atomically
     save_atomically(net, output)
     print(f'wrote {output}: use it with --num_classes {num_classes} (and the default --bam_fusion product)')
 

@@ -12,18 +12,18 @@ postprocess.py matches each result file <image stem>_0.bin of the app to its lab
 needs its own file name across all classes. Every file is checked, which takes minutes for a large folder: progress
 goes to stderr every --progress_seconds.
 """
-from src.interrupts import answer_signals_if_main
+from src.utils.interrupts import answer_signals_if_main
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import argparse
 import os
 
-from src.errors import OneLineParser, run_main, some
-from src.files import check_output_dir, write_json, write_text_atomically
-from src.image_folder import (check_classes_keep_images, check_num_classes, describe_unreadable, labels_by_stem,
+from src.utils.errors import OneLineParser, run_main, some
+from src.utils.files import check_output_dir, write_json, write_text_atomically
+from src.data.image_folder import (check_classes_keep_images, check_num_classes, describe_unreadable, labels_by_stem,
                               read_image_folder, split_readable)
-from src.progress import INTERVAL_SECONDS, Progress
+from src.utils.progress import INTERVAL_SECONDS, Progress
 
 DEFAULT_OUTPUT = 'imagenet_label.json'
 LISTED_NAMES = 10
@@ -42,7 +42,7 @@ def describe_line_breaks(paths, root):
 
 
 def screen(samples, progress_seconds):
-    """(readable samples, unreadable (path, reason) pairs), as src.image_folder.split_readable, with a progress line
+    """(readable samples, unreadable (path, reason) pairs), as src.data.image_folder.split_readable, with a progress line
     on stderr every `progress_seconds` (scripts/infer_common.sh shows these lines as they come)."""
     progress = Progress(len(samples), 'checking', interval=progress_seconds)
     readable, unreadable = [], []
@@ -55,6 +55,7 @@ def screen(samples, progress_seconds):
 
 
 def main():
+    # Its own options, not the shared settings: it lists a folder for the C++ flow, with no network or recipe.
     parser = OneLineParser(description=__doc__.split('\n\n', 1)[0],
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('--img_path', required=True, help='val images, one folder per class')

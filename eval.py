@@ -7,9 +7,9 @@ OUTPUT_DIR/eval_results.csv (one row per checkpoint). A checkpoint that cannot b
 is reported and skipped; the exit status is then 2. An OUTPUT_DIR holding an earlier evaluation's results is
 refused unless --overwrite true.
 """
-from src.interrupts import answer_signals_if_main, report_kept
+from src.utils.interrupts import answer_signals_if_main, report_kept
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import csv
 import io
@@ -18,8 +18,8 @@ import sys
 import time
 
 from src.config import command_settings, parse_config, save_config
-from src.errors import UsageError, run_main
-from src.files import check_output_dir, claim_output_dir, write_text_atomically
+from src.utils.errors import UsageError, run_main
+from src.utils.files import check_output_dir, claim_output_dir, write_text_atomically
 
 RESULT_FIELDS = ('checkpoint', 'top1', 'top5', 'images', 'seconds', 'error')
 RESULTS_FILE, CONFIG_FILE = 'eval_results.csv', 'eval_config.json'
@@ -27,32 +27,30 @@ RESULTS_FILE, CONFIG_FILE = 'eval_results.csv', 'eval_config.json'
 
 def main():
     cfg = parse_config(__doc__, command='eval')
-    from src.checkpoint import checkpoint_files
+    from src.engine.checkpoint import checkpoint_files
     checkpoints = checkpoint_files(cfg.checkpoint_path)
     check_output_dir(cfg.output_dir, '--output_dir')  # before the scoring whose results would be lost
     claim_output_dir(cfg.output_dir, 'eval', results=(RESULTS_FILE,), overwrite=cfg.overwrite)
     rows = []
     report_kept(lambda: f'{len(rows)} of {len(checkpoints)} checkpoints scored (above); {RESULTS_FILE} not written')
 
-    from src.device import setup_device
+    from src.utils.device import setup_device
     device = setup_device(cfg)
     if device.is_main:
         save_config(command_settings(cfg), cfg.output_dir, CONFIG_FILE)
 
-    from src.checkpoint import load_weights
-    from src.dataset import create_dataset
-    from src.cpu_fast_conv import speed_up_cpu_convs
-    from src.evaluation import NonFiniteLogitsError, evaluate
-    from src.progress import Progress
-    from src.ResNet50_BAM import resnet50_bam
+    from src.data.dataset import create_dataset
+    from src.engine.checkpoint import load_weights
+    from src.engine.validation import NonFiniteLogitsError, evaluate
+    from src.models import create_model, model_options
+    from src.utils.progress import Progress
 
     val_set = create_dataset(cfg.val_data_path, training=False, batch_size=cfg.batch_size,
                              image_height=cfg.image_height, image_width=cfg.image_width,
                              num_parallel_workers=cfg.num_parallel_workers, num_shards=device.group_size,
                              shard_id=device.rank, num_classes=cfg.num_classes, crop_pct=cfg.crop_pct,
                              eval_resize=cfg.eval_resize)
-    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)
-    speed_up_cpu_convs(net, cfg)
+    net = create_model(**model_options(cfg, device.target))
     for path in checkpoints:
         started = time.time()
         try:

@@ -8,9 +8,9 @@ folder. Every result needs a label and every label a result, and the model's cla
 be the folder's (its highest label + 1, as every class folder keeps an image), as eval.py requires. Prints
   Total data: N, top1 accuracy: x, top5 accuracy: y.
 """
-from src.interrupts import answer_signals_if_main
+from src.utils.interrupts import answer_signals_if_main
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import os
 import sys
@@ -19,9 +19,9 @@ from collections import Counter
 import numpy as np
 
 # The parser of every entry point: errors on one line with exit status 2.
-from src.errors import OneLineParser, UsageError, run_main, some
-from src.files import read_json
-from src.metrics import count_correct
+from src.engine.metrics import count_correct
+from src.utils.errors import OneLineParser, UsageError, run_main, some
+from src.utils.files import read_json
 
 RESULT_SUFFIX = '_0.bin'
 FLOAT32_BYTES = 4
@@ -91,6 +91,7 @@ def accuracy(results, labels, label_path):
 
 
 def main():
+    # Its own options, not the shared settings: it reads the C++ app's result files, never a network or a recipe.
     parser = OneLineParser(prog=os.path.basename(sys.argv[0]), description=__doc__, allow_abbrev=False)
     parser.add_argument('--result_path', required=True, help="folder of <image stem>_0.bin logits (the app's "
                                                              "result_Files/)")

@@ -5,29 +5,29 @@ Python route for machines without the C++ inference app.
                     [--image_height H --image_width W --crop_pct P] [--num_classes N --base_width W --bam_fusion F]
                     [--batch_size B (images per forward pass, default 16)] [--device_target ...]
 
-Images get the evaluation preprocessing of src/dataset.py (resize the shorter side to
+Images get the evaluation preprocessing of src/data/dataset.py (resize the shorter side to
 eval_resize_size(H, W, --crop_pct), centre-crop H x W, normalise). A checkpoint is built into the network that
 --num_classes, --base_width and --bam_fusion describe; a MINDIR carries its network, but needs the
 --image_height/--image_width it was exported with. --class_names is a JSON file: {class folder: name}
-(src.demo_data writes one; classes are indexed by sorted folder name, as in training) or a list of names
+(src.data.demo_data writes one; classes are indexed by sorted folder name, as in training) or a list of names
 by class index. Without it classes print as indices. One line per image:
   <image>: <class> <probability>, ... (five classes, most probable first)
 Files in a folder that are not decodable images are skipped and reported.
 """
-from src.interrupts import answer_signals_if_main
+from src.utils.interrupts import answer_signals_if_main
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import os
 
 import numpy as np
 
 from src.config import parse_config
-from src.errors import UsageError, first_line, run_main
-from src.device import setup_device
-from src.inference import (list_images, logits, network_from_checkpoint, network_from_mindir, preprocess,
+from src.utils.device import setup_device
+from src.utils.errors import UsageError, first_line, run_main
+from src.deploy.inference import (list_images, logits, network_from_checkpoint, network_from_mindir, preprocess,
                            read_class_names, top_classes)
-from src.progress import Progress
+from src.utils.progress import Progress
 
 MODEL_KINDS = ('.ckpt', '.mindir')
 
@@ -35,8 +35,6 @@ MODEL_KINDS = ('.ckpt', '.mindir')
 def load_classifier(cfg):
     """A function from a float32 (N, 3, H, W) batch to its logits, for --model_file."""
     path = cfg.model_file
-    if not path:
-        raise UsageError('--model_file is required: a .ckpt checkpoint or a .mindir export')
     kind = os.path.splitext(path)[1].lower()
     if kind not in MODEL_KINDS:
         raise UsageError(f'--model_file {path} must end in .ckpt or .mindir (ONNX runs in the C++ app)')
@@ -58,8 +56,6 @@ def load_classifier(cfg):
 def main():
     cfg = parse_config(__doc__, command='predict', entry_defaults={'batch_size': 16})
     class_names = read_class_names(cfg.class_names)
-    if not cfg.image_path:
-        raise UsageError('--image_path is required: an image or a folder of images')
     images, shown_names = list_images(cfg.image_path)
     setup_device(cfg)
     classify = load_classifier(cfg)

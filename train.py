@@ -5,23 +5,23 @@ precision, checkpoints, resume, and validation while training.
   python train.py ... --resume OUTPUT_DIR/ckpt/train_resnet50_bam_imagenet-4_312.ckpt
 Data-parallel runs start through scripts/run_distribute_train*.sh, which add --run_distribute true.
 Writes OUTPUT_DIR/config.json (the settings, also a recipe for --config), run.json, ckpt/*.ckpt, train_steps.csv,
-epochs.csv, the best checkpoint and, at the end, training_curves.png (src/plots.py). OUTPUT_DIR is this run's
+epochs.csv, the best checkpoint and, at the end, training_curves.png (src/engine/plots.py). OUTPUT_DIR is this run's
 while it runs: a second run into it stops at once, naming this one; a new run into a folder holding an earlier
 run's results is refused unless it continues that run (--resume a checkpoint in it) or --overwrite true.
 """
-from src.interrupts import answer_signals_if_main, report_kept
+from src.utils.interrupts import answer_signals_if_main, report_kept
 
-answer_signals_if_main(__name__)  # before any other import starts a thread: see src/interrupts.py
+answer_signals_if_main(__name__)  # before any other import starts a thread: see src/utils/interrupts.py
 
 import os
 import sys
 
-from src.checkpoint import checkpoint_files, checkpoint_prefix
 from src.config import command_settings, format_config, parse_config, save_config
-from src.device import exit_with_launcher
-from src.errors import UsageError, run_main
-from src.files import remove_partial_files, write_json
-from src.training_inputs import check_inputs, claim_output
+from src.engine.checkpoint import checkpoint_files, checkpoint_prefix
+from src.engine.training_inputs import check_inputs, claim_output
+from src.utils.device import exit_with_launcher
+from src.utils.errors import UsageError, run_main
+from src.utils.files import remove_partial_files, write_json
 
 
 def main():
@@ -37,23 +37,23 @@ def main():
         except UsageError:
             return 'no checkpoint was saved'
         return f'the last good checkpoint is {last} (continue with --resume {last})'
-    report_kept(kept)  # said on Ctrl-C (src/interrupts.py) and after a failure
+    report_kept(kept)  # said on Ctrl-C (src/utils/interrupts.py) and after a failure
 
-    from src.device import check_same_data, setup_device
+    from src.utils.device import check_same_data, setup_device
     device = setup_device(cfg)
-    if cfg.run_distribute and device.is_main:  # launched by src/launch.py, or by hand (mpirun)
+    if cfg.run_distribute and device.is_main:  # launched by src/launch/, or by hand (mpirun)
         claim_output(cfg)
 
     import mindspore as ms
-    from src.checkpoint import CheckpointSaver, load_pretrained, parameter_digest, restore_training_state
-    from src.dataset import create_dataset
-    from src.evaluation import NonFiniteLogitsError, Validator
-    from src.lr_schedule import learning_rates as schedule
-    from src.my_lossmonitor import LossMonitor, NonFiniteLossError
-    from src.plots import draw_after_training
-    from src.cpu_fast_conv import speed_up_cpu_convs
-    from src.ResNet50_BAM import resnet50_bam
-    from src.training import BatchNormStatisticsSync, EpochEnd, amp_level, build_train_network, train_classifier_only
+    from src.data.dataset import create_dataset
+    from src.engine.checkpoint import CheckpointSaver, load_pretrained, parameter_digest, restore_training_state
+    from src.engine.epoch_end import BatchNormStatisticsSync, EpochEnd
+    from src.engine.lr_schedule import learning_rates as schedule
+    from src.engine.monitor import LossMonitor, NonFiniteLossError
+    from src.engine.plots import draw_after_training
+    from src.engine.train_step import amp_level, build_train_network, train_classifier_only
+    from src.engine.validation import NonFiniteLogitsError, Validator
+    from src.models import create_model, model_options
 
     both_sets = dict(batch_size=cfg.batch_size, image_height=cfg.image_height, image_width=cfg.image_width,
                      num_parallel_workers=cfg.num_parallel_workers, num_shards=device.group_size, shard_id=device.rank,
@@ -67,9 +67,7 @@ def main():
         check_same_data(device, {'train set (--data_path)': train_set, 'val set (--val_data_path)': val_set})
     steps = train_set.steps_per_epoch
 
-    net = resnet50_bam(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion,
-                       zero_init_residual=cfg.zero_init_residual)
-    speed_up_cpu_convs(net, cfg)
+    net = create_model(**model_options(cfg, device.target))
     if cfg.pre_trained:
         their_classes = load_pretrained(net, cfg.checkpoint_path, cfg.reset_classifier)
         if their_classes and device.is_main:
@@ -81,7 +79,7 @@ def main():
         train_classifier_only(net)
     learning_rates = schedule(cfg.lr_scheduler, lr_init=cfg.lr_init, eta_min=cfg.eta_min, steps_per_epoch=steps,
                               epochs=cfg.epoch_size, warmup_epochs=cfg.warmup_epochs, t_max_epochs=cfg.T_max)
-    train_network = build_train_network(cfg, net, learning_rates)
+    train_network = build_train_network(cfg, net, learning_rates, device.target)
     start_epoch, best_top1 = 0, 0.0
     if cfg.resume:
         start_epoch, best_top1 = restore_training_state(train_network, cfg.resume, steps)
@@ -104,7 +102,10 @@ def main():
                                       epochs=cfg.epoch_size, steps_per_epoch=steps,
                                       best_path=os.path.join(cfg.output_dir, f'{prefix}_best.ckpt'))
     statistics_sync = BatchNormStatisticsSync(net, device.group_size) if device.group_size > 1 else None
-    # The monitor checks and times every step; EpochEnd does all the epoch-end work, the monitor's report last.
+    # Each step: the monitor checks the loss is finite, times the step and logs progress and train_steps.csv.
+    # Each epoch end (EpochEnd, in this order): 1. the BatchNorm statistics averaged over the group, 2. validation,
+    # 3. the best checkpoint if top-1 improved, then the epoch's checkpoint if due, 4. the epoch's line and
+    # epochs.csv.
     callbacks = [monitor, EpochEnd(monitor, statistics_sync=statistics_sync, validator=validator,
                                    checkpoints=checkpoints)]
 
@@ -112,7 +113,7 @@ def main():
         settings = command_settings(cfg)
         if not cfg.pre_trained:  # unused by this run: `eval.py --config OUTPUT_DIR/config.json` scores its checkpoints
             settings['checkpoint_path'] = checkpoint_dir
-        facts = {'config': cfg.config, 'amp_level_used': amp_level(cfg), 'group_size': device.group_size,
+        facts = {'config': cfg.config, 'amp_level_used': amp_level(cfg, device.target), 'group_size': device.group_size,
                  'steps_per_epoch': steps, 'train_images': train_set.total_images}
         print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n'
               f'{format_config({**settings, **facts})}')

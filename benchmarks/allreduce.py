@@ -20,8 +20,8 @@ WARMUP = 2
 
 
 def gradient_elements(num_classes=1000):
-    from src.ResNet50_BAM import resnet50_bam
-    return sum(param.size for param in resnet50_bam(num_classes).trainable_params())
+    from src.models import create_model
+    return sum(param.size for param in create_model(num_classes).trainable_params())
 
 
 def main():

@@ -1,4 +1,4 @@
-"""Data-pipeline throughput: src/dataset.py's MindSpore pipeline against a plain Pillow + numpy pipeline doing
+"""Data-pipeline throughput: src/data/dataset.py's MindSpore pipeline against a plain Pillow + numpy pipeline doing
 the same work, on ImageNet-sized JPEGs, in images per second (median of several timed epochs after one
 warm-up epoch).
 
@@ -24,11 +24,11 @@ from multiprocessing.pool import ThreadPool
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from src.files import write_json
-from src.dataset import (COLOR_JITTER, CROP_RATIO, CROP_SCALE, IMAGENET_MEAN, IMAGENET_STD, create_dataset,
+from src.utils.files import write_json
+from src.data.dataset import (COLOR_JITTER, CROP_RATIO, CROP_SCALE, IMAGENET_MEAN, IMAGENET_STD, create_dataset,
                          eval_resize_size)
-from src.demo_data import class_folder, read_fashion_mnist
-from src.image_folder import read_image_folder
+from src.data.demo_data import class_folder, read_fashion_mnist
+from src.data.image_folder import read_image_folder
 
 IMAGENET_LIKE_SIZE = (500, 375)  # width, height: ImageNet's most common photo size
 JPEG_QUALITY = 90
@@ -68,7 +68,7 @@ def _timed_epochs(batches_of_epoch, runs):
 
 def pipeline_images_per_second(*, image_height=IMAGE_SIZE, image_width=IMAGE_SIZE, batch_size=BATCH_SIZE,
                                num_parallel_workers=0, training=True, data_path=None, images=IMAGES, runs=RUNS):
-    """Median images/s of src.dataset's pipeline (one shard) over `data_path`, or over `images` ImageNet-sized
+    """Median images/s of src.data.dataset's pipeline (one shard) over `data_path`, or over `images` ImageNet-sized
     JPEGs made for the purpose when data_path is None. Batches are read as numpy arrays, as a trainer gets them."""
     with tempfile.TemporaryDirectory(prefix='bench-data-') as scratch:
         folder = data_path or write_benchmark_images(scratch, images)

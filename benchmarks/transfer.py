@@ -7,7 +7,7 @@ classifier takes.
 
     python -m benchmarks.transfer [--target_per_class 20] [--target_epochs 2] [--output_dir output/transfer]
 
-Every step is a real command of the repository (src.demo_data, train.py) run in a subprocess; each run's log and
+Every step is a real command of the repository (src.data.demo_data, train.py) run in a subprocess; each run's log and
 results stay in OUTPUT_DIR/<run>/. Prints a table and writes OUTPUT_DIR/transfer.json with every run's per-epoch
 validation accuracy and time.
 """
@@ -18,11 +18,11 @@ import subprocess
 import sys
 import time
 
-from src.files import write_json
+from src.utils.files import write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE_CLASSES, TARGET_CLASSES = '0-4', '5-9'
-# The demo recipe (README, "The demo run"): whole 32x32 images, zero-initialised residual branches.
+# The demo recipe (docs/training.md, "The demo run"): whole 32x32 images, zero-initialised residual branches.
 DEMO_RECIPE = ('--num_classes', '5', '--image_height', '32', '--image_width', '32', '--crop_pct', '1',
                '--crop_min_scale', '1', '--color_jitter', '0', '--zero_init_residual', 'true')
 TARGET_RUNS = {
@@ -46,7 +46,7 @@ def run(command, log_path):
 
 def make_demo_set(folder, *, classes, per_class, val_per_class, seed):
     if not os.path.isdir(os.path.join(folder, 'train')):
-        run(['-m', 'src.demo_data', '--output_dir', folder, '--classes', classes, '--train_per_class', str(per_class),
+        run(['-m', 'src.data.demo_data', '--output_dir', folder, '--classes', classes, '--train_per_class', str(per_class),
              '--val_per_class', str(val_per_class), '--seed', str(seed)], os.path.join(folder, 'build.log'))
     return folder
 

@@ -48,7 +48,7 @@ print(output_dir_of(sys.argv[1:]))' "$REPO" "$@" 2>/dev/null)" || dir=output
 }
 
 # data_parallel_train TARGET (--workers N | --rank_table FILE) DATA_PATH [train.py options]: this machine's part
-# of a data-parallel run, started through msrun by src/launch.py, which reads the machines of the run from NNODES,
+# of a data-parallel run, started through msrun by src/launch/, which reads the machines of the run from NNODES,
 # NODE_RANK, MASTER_ADDR, MASTER_PORT and CLUSTER_TIMEOUT and checks everything before any process starts.
 # It waits for every worker; when one fails, it stops the rest and exits non-zero with the error first.
 # Logs: OUTPUT_DIR/logs/worker_<rank>.log.
@@ -56,7 +56,7 @@ data_parallel_train() {
     local target="$1" count_option="$2" count="$3" data_path="$4"; shift 4
     # From the caller's folder, where relative paths among the options point; the repository first on the path.
     # exec: the launcher is the script's own process, so a signal or SIGKILL sent to the script's pid reaches it.
-    exec "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.launch import main; sys.exit(main())' \
+    exec "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from src.launch.command import main; sys.exit(main())' \
         "$REPO" --prog "$(basename "$0")" --device_target "$target" "$count_option" "$count" -- \
         --data_path "$data_path" "$@"
 }

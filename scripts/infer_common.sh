@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 APP_DIR="$REPO/ascend310_infer"
 APP="$APP_DIR/out/resnet50_bam_infer"
 
-# A progress line of the label script (src/progress.py) or of the app:
+# A progress line of the label script (src/utils/progress.py) or of the app:
 # "  checking: 1,200 of 50,000 images, 850.3 images/s, ETA 0:00:57".
 PROGRESS_LINE='^  [^:]+: [0-9,]+ of [0-9,]+ .*, ETA [0-9:?]+$'
 
@@ -74,12 +74,12 @@ label_images() {
 
 # infer_and_score MODEL DATA HEIGHT WIDTH CROP_PCT [APP OPTIONS...]: the app over the list label_images wrote, told
 # the folder's class count so that it refuses a model of another one before classifying, then the accuracy. The app
-# resizes as the evaluation does, to the shorter side src.dataset computes.
+# resizes as the evaluation does, to the shorter side src.data.dataset computes.
 infer_and_score() {
     local model="$1" data="$2" height="$3" width="$4" crop="$5"
     shift 5
     local resize classes
-    resize="$("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); from src.dataset import eval_resize_size; \
+    resize="$("$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv[1]); from src.data.dataset import eval_resize_size; \
 print(eval_resize_size(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))' "$REPO" "$height" "$width" "$crop")"
     # Every class folder keeps an image in the label file, so its classes are 0 .. its highest label.
     classes="$("$PYTHON" -c 'import json, sys; print(max(json.load(open(sys.argv[1])).values()) + 1)' \

@@ -45,7 +45,7 @@ if [ -d "$data/train" ] && [ -d "$data/val" ]; then
     echo "already there; delete $data to rebuild it"
 else
     # A module run (-m) from the repository, so that it imports this src/; its paths are absolute.
-    (cd "$repo" && "$PYTHON" -m src.demo_data --output_dir "$data" "${demo_data[@]}")
+    (cd "$repo" && "$PYTHON" -m src.data.demo_data --output_dir "$data" "${demo_data[@]}")
 fi
 
 step "2/6 training ResNet50-BAM with validation after every epoch (log: $output/logs/train.log)"

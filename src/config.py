@@ -20,17 +20,41 @@ from dataclasses import dataclass
 
 from easydict import EasyDict
 
-from src.errors import OneLineParser, UsageError, quoted
-from src.files import write_json
+from src.utils.errors import OneLineParser, UsageError, quoted
+from src.utils.files import write_json
 
 DEVICE_TARGETS = ('auto', 'Ascend', 'GPU', 'CPU')
 
 
 @dataclass(frozen=True)
 class Setting:
-    default: object  # its type is the setting's type
+    """One setting, declared once: its default (whose type is the setting's type), its help, and the values it
+    takes: one of `choices`; a number `within` a range ('>0', '>=0', '>=32', '[0, 1)', '(0, 1]', ...); a value the
+    user must give (`required`: a command that takes it has nothing to work on without it)."""
+    default: object
     help: str
     choices: tuple = None
+    within: str = None
+    required: bool = False
+
+    def problem(self, value):
+        """Why `value` cannot be this setting's ('must be positive, got -4'), or None."""
+        if isinstance(self.default, float) and not math.isfinite(value):
+            return f'must be a finite number, got {value}'
+        if self.within is None:
+            return None
+        bound = re.fullmatch(r'>(=?)(-?[0-9.]+)', self.within)
+        if bound:
+            inclusive, low = bound.group(1), float(bound.group(2))
+            if value > low or (inclusive and value == low):
+                return None
+            if low == 0:
+                return f'must {"not be negative" if inclusive else "be positive"}, got {value}'
+            return f'must be {"at least" if inclusive else "more than"} {bound.group(2)}, got {value}'
+        opening, low, high, closing = re.fullmatch(r'([\[(])([-0-9.]+), ([-0-9.]+)([\])])', self.within).groups()
+        above = value >= float(low) if opening == '[' else value > float(low)
+        below = value <= float(high) if closing == ']' else value < float(high)
+        return None if above and below else f'must be in {self.within}, got {value}'
 
 
 GROUPS = {
@@ -50,21 +74,22 @@ SETTINGS = {
         'data_path': Setting('/data/ILSVRC2012_train/', 'training images, one folder per class'),
         'val_data_path': Setting('/data/ILSVRC2012_val/', 'validation images, one folder per class'),
         'crop_min_scale': Setting(0.08, 'smallest area fraction of the random training crop (recipe: 0.08; tiny '
-                                        'images learn faster with more)'),
+                                        'images learn faster with more)', within='(0, 1]'),
         'color_jitter': Setting(0.4, 'brightness, contrast and saturation jitter of training images, hue a quarter of '
-                                     'it (recipe: 0.4); 0 turns it off'),
+                                     'it (recipe: 0.4); 0 turns it off', within='[0, 1]'),
         'crop_pct': Setting(0.875, "evaluation: the centre crop's share of the resized image (recipe: 0.875, 224 of "
-                                   "256); 1 keeps the whole image, for sets stored at the input size"),
+                                   "256); 1 keeps the whole image, for sets stored at the input size", within='(0, 1]'),
         'eval_resize': Setting('opencv', "evaluation resize: opencv (MindSpore's fast bilinear, as the C++ app) or pil "
                                          "(PIL's antialiased bilinear, the authors' torchvision evaluation pixel for "
                                          "pixel)", ('opencv', 'pil')),
-        'num_parallel_workers': Setting(0, 'data-pipeline workers per device; 0 picks from the CPU count'),
+        'num_parallel_workers': Setting(0, 'data-pipeline workers per device; 0 picks from the CPU count',
+                                        within='>=0'),
     },
     'model': {
-        'num_classes': Setting(1000, 'number of classes'),
-        'image_height': Setting(224, 'input height in pixels (32 or more)'),
-        'image_width': Setting(224, 'input width in pixels (32 or more)'),
-        'batch_size': Setting(128, 'images per step (per device when training)'),
+        'num_classes': Setting(1000, 'number of classes', within='>0'),
+        'image_height': Setting(224, 'input height in pixels (32 or more)', within='>=32'),
+        'image_width': Setting(224, 'input width in pixels (32 or more)', within='>=32'),
+        'batch_size': Setting(128, 'images per step (per device when training)', within='>0'),
         'base_width': Setting(64, 'channels of the first stage; 64 is ResNet-50, smaller keeps depth and structure'),
         'bam_fusion': Setting('product', 'how BAM combines its branches: product (official code) or sum (paper)',
                               ('product', 'sum')),
@@ -76,21 +101,22 @@ SETTINGS = {
                                        "faster step; false keeps MindSpore's Conv2D everywhere"),
     },
     'optimisation': {
-        'epoch_size': Setting(160, 'training epochs'),
-        'lr_init': Setting(0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)'),
+        'epoch_size': Setting(160, 'training epochs', within='>0'),
+        'lr_init': Setting(0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)',
+                           within='>0'),
         'lr_scheduler': Setting('cosine_annealing', 'learning rate after the warm-up: cosine_annealing (down to '
                                                     '--eta_min over --T_max epochs) or constant (--lr_init)',
                                 ('cosine_annealing', 'constant')),
-        'T_max': Setting(0, 'cosine period in epochs after warm-up; 0 means the rest of the run'),
-        'eta_min': Setting(0.0, 'learning rate at the end of the cosine'),
-        'warmup_epochs': Setting(0, 'epochs of linear warm-up from 0 to --lr_init'),
-        'momentum': Setting(0.9, 'SGD momentum'),
-        'weight_decay': Setting(1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)'),
+        'T_max': Setting(0, 'cosine period in epochs after warm-up; 0 means the rest of the run', within='>=0'),
+        'eta_min': Setting(0.0, 'learning rate at the end of the cosine', within='>=0'),
+        'warmup_epochs': Setting(0, 'epochs of linear warm-up from 0 to --lr_init', within='>=0'),
+        'momentum': Setting(0.9, 'SGD momentum', within='[0, 1)'),
+        'weight_decay': Setting(1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)', within='>=0'),
         'use_label_smooth': Setting(True, 'label-smoothed cross-entropy'),
-        'label_smooth_factor': Setting(0.1, 'label smoothing factor'),
+        'label_smooth_factor': Setting(0.1, 'label smoothing factor', within='[0, 1)'),
         'amp_level': Setting('auto', 'mixed precision O0|O1|O2|O3; auto picks per device',
                              ('auto', 'O0', 'O1', 'O2', 'O3')),
-        'loss_scale': Setting(1024, 'loss scale for mixed precision (initial value when dynamic)'),
+        'loss_scale': Setting(1024, 'loss scale for mixed precision (initial value when dynamic)', within='>0'),
         'is_dynamic_loss_scale': Setting(True, 'dynamic loss scale on Ascend/GPU (else fixed; both skip overflow '
                                                'steps); the CPU takes a fixed scale'),
         'keep_batchnorm_fp32': Setting(True, 'keep BatchNorm in float32 under mixed precision'),
@@ -107,40 +133,43 @@ SETTINGS = {
     },
     'run': {
         'device_target': Setting('auto', 'Ascend, GPU, CPU, or auto (the first available)', DEVICE_TARGETS),
-        'device_id': Setting(0, 'device to use on a one-device run'),
+        'device_id': Setting(0, 'device to use on a one-device run', within='>=0'),
         'mode': Setting('graph', 'MindSpore execution mode: graph or pynative', ('graph', 'pynative')),
-        'seed': Setting(1, 'random seed'),
+        'seed': Setting(1, 'random seed', within='>=0'),
         'run_distribute': Setting(False, 'data-parallel training over the launched workers (the scripts set it)'),
         'use_dataset_sink': Setting(True, 'feed data through the device sink on Ascend/GPU (the CPU always runs '
                                           'without)'),
         'output_dir': Setting('./output', 'where checkpoints, logs, metrics and the resolved settings go'),
-        'keep_checkpoint_max': Setting(25, 'checkpoints kept'),
-        'save_checkpoint_epochs': Setting(2, 'epochs between checkpoints (the last epoch is always saved)'),
-        'log_interval': Setting(20, 'training steps between progress lines'),
+        'keep_checkpoint_max': Setting(25, 'checkpoints kept', within='>0'),
+        'save_checkpoint_epochs': Setting(2, 'epochs between checkpoints (the last epoch is always saved)',
+                                          within='>0'),
+        'log_interval': Setting(20, 'training steps between progress lines', within='>0'),
         'resume': Setting('', 'checkpoint to continue an interrupted training run from'),
         'run_eval': Setting(False, 'validate during training and keep the best checkpoint'),
-        'eval_interval': Setting(1, 'epochs between validations'),
+        'eval_interval': Setting(1, 'epochs between validations', within='>0'),
         'overwrite': Setting(False, 'replace the results an earlier run left where this one writes (--output_dir, or '
                                     'the file --file_name names); without it such a folder or file is refused. '
                                     'Command line only: recipes and saved settings never hold it'),
     },
     'export': {
-        'ckpt_file': Setting('', 'checkpoint to export'),
+        'ckpt_file': Setting('', 'checkpoint to export', required=True),
         'file_name': Setting('resnet50_bam', 'exported model file name, without extension'),
         'file_format': Setting('MINDIR', 'export format', ('MINDIR', 'ONNX', 'AIR')),
         'dynamic_batch': Setting(True, 'MINDIR and ONNX take any batch; false fixes it to --batch_size (1 by '
                                        'default), the static shape Ascend 310 deployments usually take'),
     },
     'inference': {
-        'model_file': Setting('', 'a .ckpt checkpoint (or, for predict.py, a .mindir export)'),
-        'image_path': Setting('', 'an image, or a folder of images (sub-folders too)'),
+        'model_file': Setting('', 'a .ckpt checkpoint (or, for predict.py, a .mindir export)', required=True),
+        'image_path': Setting('', 'an image, or a folder of images (sub-folders too)', required=True),
         'class_names': Setting('', 'JSON {class folder: readable name} or [name of class 0, ...]; empty prints class '
                                    'indices'),
     },
     'benchmark': {
-        'bench_steps': Setting(5, 'timed steps (data pipeline: epochs) per figure; the median is reported'),
-        'bench_warmup': Setting(2, 'untimed steps after the first, compiling, call'),
-        'bench_pipeline_images': Setting(256, 'ImageNet-sized JPEGs per epoch of the data-pipeline figure'),
+        'bench_steps': Setting(5, 'timed steps (data pipeline: epochs) per figure; the median is reported',
+                               within='>0'),
+        'bench_warmup': Setting(2, 'untimed steps after the first, compiling, call', within='>=0'),
+        'bench_pipeline_images': Setting(256, 'ImageNet-sized JPEGs per epoch of the data-pipeline figure',
+                                         within='>0'),
         'bench_output': Setting('./output/benchmark.json', 'JSON result file'),
     },
 }
@@ -165,14 +194,9 @@ COMMANDS = {
     'plots': ('output_dir',),
 }
 
-POSITIVE = ('num_classes', 'epoch_size', 'batch_size', 'keep_checkpoint_max', 'save_checkpoint_epochs',
-            'eval_interval', 'log_interval', 'lr_init', 'loss_scale', 'bench_steps', 'bench_pipeline_images')
-NON_NEGATIVE = ('num_parallel_workers', 'device_id', 'T_max', 'eta_min', 'warmup_epochs', 'weight_decay', 'seed',
-                'bench_warmup')
 # A choice made on the command line each time: a recipe that replaced earlier results whenever it was repeated
 # would lose them without a word.
 COMMAND_LINE_ONLY = ('overwrite',)
-MIN_IMAGE_SIZE = 32
 FILE_NAME_PART = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 TYPE_NAMES = {bool: 'true or false', int: 'a whole number', float: 'a number', str: 'a string'}
 
@@ -293,45 +317,33 @@ def build_parser(prog, description, keys, start):
     return parser
 
 
-def validate(cfg):
-    """Raise UsageError for values no run can use; ranges that depend on data are checked where data is read."""
-    for key, setting in SETTING.items():
-        if isinstance(setting.default, float) and not math.isfinite(cfg[key]):
-            raise UsageError(f'--{key} must be a finite number, got {cfg[key]}')
-    if not FILE_NAME_PART.match(cfg.name):
-        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use letters, '
-                         f'digits, "_", "-" and "." only, starting with a letter or digit')
-    for key in POSITIVE:
-        if not cfg[key] > 0:
-            raise UsageError(f'--{key} must be positive, got {cfg[key]}')
-    for key in NON_NEGATIVE:
-        if cfg[key] < 0:
-            raise UsageError(f'--{key} must not be negative, got {cfg[key]}')
-    for key in ('image_height', 'image_width'):
-        if cfg[key] < MIN_IMAGE_SIZE:
-            raise UsageError(f'--{key} must be at least {MIN_IMAGE_SIZE} (five stride-2 stages), got {cfg[key]}')
-    if cfg.base_width < 4 or cfg.base_width % 4:
+def validate(cfg, keys, *, check_required=True):
+    """Raise UsageError for values no run can use among the `keys` a command takes: each key's own rule (its
+    Setting), a required key left empty (unless not `check_required`), then the rules that tie keys together. Ranges
+    that depend on data are checked where the data is read."""
+    for key in keys:
+        setting = SETTING[key]
+        if check_required and setting.required and not cfg[key]:
+            raise UsageError(f'--{key} is required: {setting.help}')
+        problem = setting.problem(cfg[key])
+        if problem:
+            raise UsageError(f'--{key} {problem}')
+    taken = set(keys)
+    if 'name' in taken and not FILE_NAME_PART.match(cfg.name):
+        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use '
+                         f'letters, digits, "_", "-" and "." only, starting with a letter or digit')
+    if 'base_width' in taken and (cfg.base_width < 4 or cfg.base_width % 4):
         raise UsageError(f'--base_width must be a positive multiple of 4, got {cfg.base_width}')
-    if not 0 <= cfg.momentum < 1:
-        raise UsageError(f'--momentum must be in [0, 1), got {cfg.momentum}')
-    if not 0 < cfg.crop_min_scale <= 1:
-        raise UsageError(f'--crop_min_scale must be in (0, 1], got {cfg.crop_min_scale}')
-    if not 0 < cfg.crop_pct <= 1:
-        raise UsageError(f'--crop_pct must be in (0, 1], got {cfg.crop_pct}')
-    if not 0 <= cfg.color_jitter <= 1:
-        raise UsageError(f'--color_jitter must be in [0, 1], got {cfg.color_jitter}')
-    if not 0 <= cfg.label_smooth_factor < 1:
-        raise UsageError(f'--label_smooth_factor must be in [0, 1), got {cfg.label_smooth_factor}')
-    if cfg.warmup_epochs >= cfg.epoch_size:
+    if {'warmup_epochs', 'epoch_size'} <= taken and cfg.warmup_epochs >= cfg.epoch_size:
         raise UsageError(f'--warmup_epochs ({cfg.warmup_epochs}) must be smaller than --epoch_size ({cfg.epoch_size})')
-    if cfg.reset_classifier and not cfg.pre_trained:
+    if {'eta_min', 'lr_init'} <= taken and cfg.eta_min >= cfg.lr_init:
+        raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
+    if 'reset_classifier' in taken and cfg.reset_classifier and not cfg.pre_trained:
         raise UsageError('--reset_classifier applies to the weights --pre_trained true loads; add it, or drop '
                          '--reset_classifier')
-    if cfg.linear_probe and not (cfg.pre_trained or cfg.resume):
+    if 'linear_probe' in taken and cfg.linear_probe and not (cfg.pre_trained or cfg.resume):
         raise UsageError('--linear_probe trains a classifier on top of loaded weights: add --pre_trained true '
                          '--checkpoint_path CKPT (or --resume a linear-probe run)')
-    if cfg.eta_min >= cfg.lr_init:
-        raise UsageError(f'--eta_min ({cfg.eta_min}) must be smaller than --lr_init ({cfg.lr_init})')
 
 
 def parse_config(description, argv=None, *, command=None, prog=None, entry_defaults=None):
@@ -369,7 +381,7 @@ def parse_config(description, argv=None, *, command=None, prog=None, entry_defau
         parser.error(f'unknown option {word}{hint}')
     cfg = EasyDict({**start, **vars(args), 'config': recipe_path})
     try:
-        validate(cfg)
+        validate(cfg, keys, check_required=command is not None)
     except UsageError as error:
         parser.error(str(error))
     cfg.command_keys = keys
@@ -402,7 +414,7 @@ def _nearest(word, names):
 
 
 def _commands_taking(key):
-    names = [f'{name}.py' if name != 'plots' else 'src.plots' for name, keys in COMMANDS.items() if key in keys]
+    names = [f'{name}.py' if name != 'plots' else 'src.engine.plots' for name, keys in COMMANDS.items() if key in keys]
     return ', '.join(names)
 
 

@@ -14,7 +14,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from src.device import cap_cpu_isa  # noqa: E402  (needs the path above)
+from src.utils.device import cap_cpu_isa  # noqa: E402  (needs the path above)
 
 cap_cpu_isa()  # before MindSpore's first kernel, as the entry points do
 
@@ -96,14 +96,14 @@ def made_once(tmp_path_factory, name, make):
 @pytest.fixture(scope='session')
 def fashion_photos():
     """(images uint8 (10000, 28, 28), labels (10000,)) of Fashion-MNIST's t10k file."""
-    from src.demo_data import read_fashion_mnist
+    from src.data.demo_data import read_fashion_mnist
     return read_fashion_mnist('t10k')
 
 
 def write_image_folder(root, photos, counts, size=32):
     """Write root/<class>/<class>_<i>.JPEG for {class folder: image count}, photo i going to the i-th file
     written (so each file holds a different photo), upscaled to size x size; returns root as a string."""
-    from src.demo_data import encode_jpeg
+    from src.data.demo_data import encode_jpeg
     index = 0
     for class_name, count in counts.items():
         os.makedirs(os.path.join(root, class_name), exist_ok=True)
@@ -117,7 +117,7 @@ def write_image_folder(root, photos, counts, size=32):
 @pytest.fixture(scope='session')
 def tiny_demo(tmp_path_factory):
     """A demo set of 4 train and 3 val images per class (40 and 30 images), 32 x 32."""
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
 
     def make(root):
         build_demo_data(str(root), train_per_class=4, val_per_class=3, image_size=32, seed=3)
@@ -128,10 +128,10 @@ def tiny_demo(tmp_path_factory):
 # The authors' model in PyTorch, with random weights, for the equivalence and checkpoint-conversion tests.
 
 def official_torch_model(num_classes=1000, seed=0):
-    """src.official_bam_torch.ResidualNetBAM with the official random initialisation and random BatchNorm statistics,
+    """src.convert.official_bam_torch.ResidualNetBAM with the official random initialisation and random BatchNorm statistics,
     scales and biases (the initial ones, 0 and 1, would hide a mix-up of BatchNorm fields), in inference mode."""
     import torch
-    from src.official_bam_torch import ResidualNetBAM
+    from src.convert.official_bam_torch import ResidualNetBAM
 
     torch.manual_seed(seed)
     official = ResidualNetBAM(num_classes)
@@ -153,7 +153,7 @@ def authors_preprocessing(path, size=224, resize=256):
     Normalize with the ImageNet mean and standard deviation. A float32 (3, size, size) array."""
     import numpy as np
     from PIL import Image
-    from src.dataset import IMAGENET_MEAN, IMAGENET_STD
+    from src.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 
     image = Image.open(path).convert('RGB')
     width, height = image.size
@@ -181,8 +181,8 @@ def narrow_exports(tmp_path_factory):
 
     import mindspore as ms
 
-    from src.checkpoint import save_atomically
-    from src.ResNet50_BAM import resnet50_bam
+    from src.engine.checkpoint import save_atomically
+    from src.models.resnet50_bam import resnet50_bam
 
     def make(root):
         ms.set_seed(7)
@@ -235,7 +235,7 @@ def infer_app_build(tmp_path_factory):
 @pytest.fixture(scope='session')
 def demo_set(tmp_path_factory):
     """The demo set at TRAIN_PER_CLASS and VAL_PER_CLASS images per class, 32 x 32."""
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
 
     def make(root):
         build_demo_data(str(root), train_per_class=TRAIN_PER_CLASS, val_per_class=VAL_PER_CLASS, image_size=32,
@@ -290,8 +290,8 @@ def checkpoint_states(output_dir):
     """{file name: whether it loads with its end marker} of every checkpoint of a run, the best one included, and
     the hidden files saves killed half-way left (None)."""
     import mindspore as ms
-    from src.checkpoint import END_MARKER
-    from src.files import PARTIAL_PREFIX
+    from src.engine.checkpoint import END_MARKER
+    from src.utils.files import PARTIAL_PREFIX
     states = {}
     for folder in (output_dir, output_dir / 'ckpt'):
         for path in sorted(folder.iterdir()):
@@ -303,7 +303,7 @@ def checkpoint_states(output_dir):
 
 
 def newest_checkpoint(output_dir):
-    from src.checkpoint import checkpoint_files
+    from src.engine.checkpoint import checkpoint_files
     return Path(checkpoint_files(str(output_dir / 'ckpt'))[-1])
 
 
@@ -408,7 +408,7 @@ PARALLEL_TRAIN_PER_CLASS, PARALLEL_VAL_PER_CLASS = 40, 10
 @pytest.fixture(scope='session')
 def parallel_set(tmp_path_factory):
     """A demo set of PARALLEL_TRAIN_PER_CLASS and PARALLEL_VAL_PER_CLASS images per class, 32 x 32."""
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
 
     def make(root):
         build_demo_data(str(root), train_per_class=PARALLEL_TRAIN_PER_CLASS, val_per_class=PARALLEL_VAL_PER_CLASS,

@@ -41,9 +41,9 @@ def while_saving(signum, name_part):
 
 
 def while_validating(signum):
-    import src.evaluation
+    import src.engine.validation
 
-    real_evaluate = src.evaluation.evaluate
+    real_evaluate = src.engine.validation.evaluate
 
     class SignalAfterFirstBatch:
         def advance(self, _images):
@@ -52,14 +52,14 @@ def while_validating(signum):
     def evaluate_and_stop(net, dataset, group_size=1, progress=None):
         return real_evaluate(net, dataset, group_size, progress or SignalAfterFirstBatch())
 
-    src.evaluation.evaluate = evaluate_and_stop
+    src.engine.validation.evaluate = evaluate_and_stop
 
 
 if __name__ == '__main__':
     signal_name, moment, script, *arguments = sys.argv[1:]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     sys.argv = [script, *arguments]
-    from src.interrupts import answer_signals_if_main
+    from src.utils.interrupts import answer_signals_if_main
     answer_signals_if_main(__name__)  # what the script does first, before the imports below start threads
     if moment.startswith('saving:'):
         while_saving(signal.Signals[signal_name], moment.partition(':')[2])

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attention_map import FIGURE_PIXELS, spatial_maps, upsampled
+from src.deploy.attention import FIGURE_PIXELS, spatial_maps, upsampled
 from conftest import SMALL_NET, one_line_error, run_script
 from src.config import parse_config
-from src.dataset import EVAL_CROP_PCT
-from src.inference import logits, network_from_checkpoint, preprocess
+from src.data.dataset import EVAL_CROP_PCT
+from src.deploy.inference import logits, network_from_checkpoint, preprocess
 
 SIZE = 32  # SMALL_NET's input: the BAM maps are 8x8, 4x4 and 2x2
 

@@ -59,7 +59,7 @@ def test_the_full_model_costs_8_34_gflop_per_224_image():
     import mindspore as ms
 
     from benchmark import forward_flops
-    from src.ResNet50_BAM import resnet50_bam
+    from src.models.resnet50_bam import resnet50_bam
     flops = forward_flops(resnet50_bam(), 224, 224)
     assert flops == pytest.approx(8.34e9, rel=1e-3)
     assert ms.get_context('mode') == ms.PYNATIVE_MODE  # the mode it found is restored
@@ -87,8 +87,8 @@ def test_pytorch_reference_times_the_official_model_in_its_own_process():
     from benchmark import TorchReference
     from src.config import defaults
     cfg = defaults()
-    cfg.update(device_target='CPU', batch_size=2, image_height=32, image_width=32, num_classes=10)
-    assert TorchReference.why_not(cfg) is None
+    cfg.update(batch_size=2, image_height=32, image_width=32, num_classes=10)
+    assert TorchReference.why_not(cfg, 'CPU') is None
     reference = TorchReference(cfg)
     try:
         assert reference.step('train') > 0 and reference.step('infer') > 0
@@ -96,4 +96,4 @@ def test_pytorch_reference_times_the_official_model_in_its_own_process():
         reference.close()
     assert reference.process.returncode == 0
     cfg.base_width = 16
-    assert 'official model' in TorchReference.why_not(cfg)
+    assert 'official model' in TorchReference.why_not(cfg, 'CPU')

@@ -4,9 +4,9 @@ import os
 import mindspore as ms
 import pytest
 
-from src.checkpoint import checkpoint_files, load_weights, parameter_digest, read_checkpoint, save_atomically
-from src.errors import UsageError
-from src.ResNet50_BAM import resnet50_bam
+from src.engine.checkpoint import checkpoint_files, load_weights, parameter_digest, read_checkpoint, save_atomically
+from src.models.resnet50_bam import resnet50_bam
+from src.utils.errors import UsageError
 
 
 def small_net(seed=0, **options):

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, run_script
 from src.config import COMMANDS, GROUP_OF, GROUPS, SETTING, command_settings, defaults, parse_config, save_config
-from src.errors import UsageError, run_main
+from src.utils.errors import UsageError, run_main
 
 ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 'epoch_size', 'momentum',
                  'weight_decay', 'image_height', 'image_width', 'data_path', 'val_data_path', 'device_target',
@@ -137,8 +137,8 @@ def test_recipe_then_command_line_override_the_defaults(tmp_path):
     assert parse_config('t', ['--config', str(recipe)], command='benchmark').bench_steps == 9
     # A command's own default stands: a recipe's batch_size is the training batch, export.py's is 1.
     recipe.write_text('batch_size: 8\n')
-    assert parse_config('t', ['--config', str(recipe)], command='export', entry_defaults={'batch_size': 1}) \
-        .batch_size == 1
+    assert parse_config('t', ['--config', str(recipe), '--ckpt_file', 'model.ckpt'], command='export',
+                        entry_defaults={'batch_size': 1}).batch_size == 1
     assert parse_config('t', ['--config', str(recipe)], command='eval').batch_size == 8
 
 
@@ -172,7 +172,8 @@ def test_a_missing_recipe_is_one_line(capsys):
 def test_the_shipped_recipes_load_for_every_command(recipe):
     path = os.path.join(REPO, 'configs', recipe)
     for command in COMMANDS:
-        parse_config('t', ['--config', path], command=command)
+        required = [argument for key in COMMANDS[command] if SETTING[key].required for argument in (f'--{key}', 'x')]
+        parse_config('t', ['--config', path, *required], command=command)
 
 
 def test_the_eight_device_recipe_is_the_originals():
@@ -192,3 +193,29 @@ def test_entry_points_reject_bad_input_in_one_line(script, argv, message):
     assert result.returncode == 2
     assert result.stderr == f'{script}: error: {result.stderr.split("error: ", 1)[1]}'
     assert result.stderr.count('\n') == 1 and message in result.stderr
+
+
+def test_a_command_checks_only_the_settings_it_takes(tmp_path):
+    """One recipe serves several commands: a key only the benchmark reads is checked by the benchmark alone, and a
+    required key only by the commands that take it."""
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text('bench_steps: 0\n')
+    assert parse_config('t', ['--config', str(recipe)], command='train').epoch_size == defaults().epoch_size
+    with pytest.raises(SystemExit):
+        parse_config('t', ['--config', str(recipe)], command='benchmark')
+    assert not parse_config('t', [], command='eval').get('ckpt_file')
+
+
+@pytest.mark.parametrize('within, good, bad, message', [
+    ('>0', [1, 0.5], [0, -1], 'must be positive, got 0'),
+    ('>=0', [0, 3], [-1], 'must not be negative, got -1'),
+    ('>=32', [32, 224], [31], 'must be at least 32, got 31'),
+    ('[0, 1)', [0, 0.9], [1, -0.1], 'must be in [0, 1), got 1'),
+    ('(0, 1]', [1, 0.5], [0, 1.5], 'must be in (0, 1], got 0'),
+])
+def test_each_setting_declares_the_values_it_takes(within, good, bad, message):
+    from src.config import Setting
+    setting = Setting(1.0, 'a number', within=within)
+    assert all(setting.problem(value) is None for value in good)
+    assert setting.problem(bad[0]) == message and all(setting.problem(value) for value in bad)
+    assert Setting(1.0, 'a number').problem(float('nan')) == 'must be a finite number, got nan'

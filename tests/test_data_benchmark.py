@@ -3,8 +3,8 @@ import numpy as np
 
 from benchmarks.data_pipeline import (pillow_eval_image, pillow_images_per_second, pillow_train_image,
                                       pipeline_images_per_second, write_benchmark_images)
-from src.dataset import create_dataset
-from src.image_folder import read_image_folder
+from src.data.dataset import create_dataset
+from src.data.image_folder import read_image_folder
 
 
 def test_both_pipelines_report_a_rate(tmp_path):

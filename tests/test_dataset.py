@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import authors_preprocessing, write_image_folder
-from src.errors import UsageError
-from src.dataset import (IMAGENET_MEAN, IMAGENET_STD, check_train_val, create_dataset, eval_resize_size,
+from src.utils.errors import UsageError
+from src.data.dataset import (IMAGENET_MEAN, IMAGENET_STD, check_train_val, create_dataset, eval_resize_size,
                          eval_transforms, resolve_num_workers)
 
 # Normalised pixel values lie between (0 - mean) / std and (255 - mean) / std of some channel.
@@ -313,14 +313,14 @@ def test_corrupt_files_are_skipped_and_reported(tmp_path, fashion_photos, caplog
     root = write_image_folder(tmp_path, fashion_photos, {'a': 6, 'b': 6}, size=64)
     good_jpeg = (tmp_path / 'a' / 'a_0.JPEG').read_bytes()
     expected = write_corrupt_files(tmp_path / 'b', good_jpeg)
-    with caplog.at_level(logging.WARNING, logger='src.dataset'):
+    with caplog.at_level(logging.WARNING, logger='src.data.dataset'):
         split = create_dataset(root, training=training, batch_size=4, image_height=32, image_width=32)
     assert split.total_images == 12
     reasons = {os.path.basename(path): reason for path, reason in split.unreadable}
     assert reasons.keys() == expected.keys()
     for name, start in expected.items():
         assert reasons[name].startswith(start), (name, reasons[name])
-    warning, = [record.getMessage() for record in caplog.records if record.name == 'src.dataset']
+    warning, = [record.getMessage() for record in caplog.records if record.name == 'src.data.dataset']
     assert warning.startswith(f'skipped 6 of 18 files in {root} that cannot be decoded: b/animation.JPEG: GIF image; ')
     # A whole epoch runs through every readable image without an error.
     assert sum(len(labels) for _, labels in batches(split)) == 12
@@ -339,6 +339,6 @@ def test_a_class_of_only_corrupt_files_is_refused(tmp_path, fashion_photos):
 def test_only_shard_zero_reports_corrupt_files(tmp_path, fashion_photos, caplog):
     root = write_image_folder(tmp_path, fashion_photos, {'a': 4})
     (tmp_path / 'a' / 'empty.JPEG').write_bytes(b'')
-    with caplog.at_level(logging.WARNING, logger='src.dataset'):
+    with caplog.at_level(logging.WARNING, logger='src.data.dataset'):
         create_dataset(root, training=False, batch_size=4, image_height=32, image_width=32, num_shards=2, shard_id=1)
-    assert not [record for record in caplog.records if record.name == 'src.dataset']
+    assert not [record for record in caplog.records if record.name == 'src.data.dataset']

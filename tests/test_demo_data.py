@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import run_script
-from src.errors import UsageError
-from src.demo_data import (CLASS_NAMES, INSTALL_HINT, build_demo_data, class_folder, encode_jpeg,
+from src.utils.errors import UsageError
+from src.data.demo_data import (CLASS_NAMES, INSTALL_HINT, build_demo_data, class_folder, encode_jpeg,
                            read_fashion_mnist)
 
 FOLDERS = [f'n{label:08d}' for label in range(10)]
@@ -94,7 +94,7 @@ def test_missing_debian_data_says_how_to_install_it(tmp_path):
 @pytest.mark.slow
 def test_the_default_set_builds_in_seconds(tmp_path):
     start = time.perf_counter()
-    result = run_script('-m', 'src.demo_data', '--output_dir', str(tmp_path))
+    result = run_script('-m', 'src.data.demo_data', '--output_dir', str(tmp_path))
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith('wrote 10000 train and 1000 val images of 10 classes (32x32 JPEG)')
@@ -110,13 +110,13 @@ def test_the_default_set_builds_in_seconds(tmp_path):
     ([], "the following arguments are required: --output_dir"),
 ])
 def test_bad_options_give_one_line(args, message):
-    result = run_script('-m', 'src.demo_data', *args)
+    result = run_script('-m', 'src.data.demo_data', *args)
     assert result.returncode == 2
-    assert result.stderr == f'python -m src.demo_data: error: {message} (see --help)\n'
+    assert result.stderr == f'python -m src.data.demo_data: error: {message} (see --help)\n'
 
 
 def test_an_output_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / 'file').write_text('x')
-    result = run_script('-m', 'src.demo_data', '--output_dir', str(tmp_path / 'file'))
+    result = run_script('-m', 'src.data.demo_data', '--output_dir', str(tmp_path / 'file'))
     assert result.returncode == 2
     assert result.stderr.strip().endswith(f'error: --output_dir {tmp_path / "file"} is a file; give a folder')

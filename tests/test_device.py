@@ -8,8 +8,8 @@ import mindspore as ms
 import pytest
 
 from conftest import REPO, run_script
-from src.errors import UsageError
-from src.device import group_failure, resolve_target, worker_cpus
+from src.utils.device import group_failure, resolve_target, worker_cpus
+from src.utils.errors import UsageError
 
 
 def accelerators():
@@ -33,7 +33,7 @@ CONV_PROBE = textwrap.dedent('''
     import sys
     sys.path.insert(0, {repo!r})
     from src.config import parse_config
-    from src.device import setup_device
+    from src.utils.device import setup_device
     cfg = parse_config('probe', ['--device_target', 'CPU', '--mode', 'pynative'])
     device = setup_device(cfg)
     import numpy as np, mindspore as ms
@@ -90,7 +90,7 @@ def test_each_worker_gets_an_equal_share_of_the_cpus(cpus, rank, workers, expect
 BIND_PROBE = textwrap.dedent('''
     import os, sys
     sys.path.insert(0, {repo!r})
-    from src.device import bind_data_parallel_worker
+    from src.utils.device import bind_data_parallel_worker
     print('bound', bind_data_parallel_worker(), 'cpus', sorted(os.sched_getaffinity(0)))
 ''')
 
@@ -142,7 +142,7 @@ GROUP_PROBE = textwrap.dedent('''
     import os, sys
     sys.path.insert(0, {repo!r})
     from src.config import parse_config
-    from src.device import setup_device
+    from src.utils.device import setup_device
     device = setup_device(parse_config('probe', ['--device_target', 'CPU', '--run_distribute', 'true']))
     # The public getter reports the fusion settings but not whether fusion is on.
     from mindspore.parallel._auto_parallel_context import auto_parallel_context
@@ -169,7 +169,7 @@ def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
 
 
 # A child that asks to die with its parent, and a parent that starts it and reports its pid.
-CHILD_PROBE = ('import os, sys, time; sys.path.insert(0, sys.argv[1]); from src.device import exit_with_parent; '
+CHILD_PROBE = ('import os, sys, time; sys.path.insert(0, sys.argv[1]); from src.utils.device import exit_with_parent; '
                'exit_with_parent(os.getppid()); print("ready", flush=True); time.sleep(600)')
 PARENT_PROBE = ('import subprocess, sys, time; child = subprocess.Popen([sys.executable, "-c", sys.argv[1], '
                 'sys.argv[2]], stdout=subprocess.PIPE, text=True); child.stdout.readline(); '

@@ -1,4 +1,4 @@
-"""src.training.EpochEnd: validation, the best and periodic checkpoints and the epoch's report come out right
+"""src.engine.epoch_end.EpochEnd: validation, the best and periodic checkpoints and the epoch's report come out right
 whatever the order of the callback list."""
 import csv
 
@@ -6,13 +6,13 @@ import mindspore as ms
 import pytest
 from mindspore import nn
 
-from src.checkpoint import CheckpointSaver, read_checkpoint
-from src.dataset import create_dataset
-from src.evaluation import Validator
-from src.lr_schedule import learning_rates
-from src.my_lossmonitor import LossMonitor
-from src.ResNet50_BAM import resnet50_bam
-from src.training import EpochEnd
+from src.data.dataset import create_dataset
+from src.engine.checkpoint import CheckpointSaver, read_checkpoint
+from src.engine.epoch_end import EpochEnd
+from src.engine.lr_schedule import learning_rates
+from src.engine.monitor import LossMonitor
+from src.engine.validation import Validator
+from src.models.resnet50_bam import resnet50_bam
 
 EPOCHS, BATCH = 2, 8
 

@@ -16,7 +16,7 @@ def narrow_config(*extra):
 
 @pytest.fixture(scope='module')
 def narrow_network(narrow_exports):
-    from src.inference import network_from_checkpoint
+    from src.deploy.inference import network_from_checkpoint
     return network_from_checkpoint(narrow_config(), narrow_exports.ckpt)
 
 
@@ -40,7 +40,7 @@ def test_export_prints_its_check_at_batch_1_and_3(narrow_exports, file_format):
 
 @pytest.mark.parametrize('batch', [1, 3])
 def test_mindir_runs_at_any_batch_like_the_checkpoint(narrow_exports, narrow_network, batch):
-    from src.inference import logits, network_from_mindir
+    from src.deploy.inference import logits, network_from_mindir
     images = random_images(batch, seed=batch)
     exported = logits(network_from_mindir(narrow_exports.mindir), images)
     expected = logits(narrow_network, images)
@@ -51,7 +51,7 @@ def test_mindir_runs_at_any_batch_like_the_checkpoint(narrow_exports, narrow_net
 @pytest.mark.parametrize('batch', [1, 3])
 def test_onnx_runs_in_onnx_runtime_at_any_batch_like_the_checkpoint(narrow_exports, narrow_network, batch):
     import onnxruntime
-    from src.inference import logits
+    from src.deploy.inference import logits
     images = random_images(batch, seed=10 + batch)
     session = onnxruntime.InferenceSession(narrow_exports.onnx, providers=['CPUExecutionProvider'])
     exported = session.run(None, {'input': images})[0]
@@ -90,7 +90,7 @@ def test_a_fixed_batch_export_is_checked_at_its_batch_of_1(fixed_batch_exports, 
 
 
 def test_a_fixed_batch_mindir_runs_at_batch_1_only(fixed_batch_exports, narrow_network):
-    from src.inference import logits, network_from_mindir
+    from src.deploy.inference import logits, network_from_mindir
     exported = network_from_mindir(fixed_batch_exports['MINDIR'][0])
     images = random_images(1, seed=21)
     assert relative_difference(logits(exported, images), logits(narrow_network, images)) <= 1e-5
@@ -106,7 +106,7 @@ def test_a_fixed_batch_onnx_declares_batch_1(fixed_batch_exports):
 
 
 def test_a_file_that_fails_its_check_is_not_kept(narrow_exports, narrow_network, tmp_path, monkeypatch):
-    import export
+    from src.deploy import export
     target = tmp_path / 'model.onnx'
     target.write_bytes(b'the previous export')
     monkeypatch.setitem(export.TOLERANCE, 'ONNX', -1.0)  # no difference passes

@@ -38,7 +38,7 @@ def assert_fault(result, message, status=2):
 
 def loads(path):
     import mindspore as ms
-    from src.checkpoint import END_MARKER
+    from src.engine.checkpoint import END_MARKER
     return END_MARKER in ms.load_checkpoint(str(path))
 
 
@@ -92,7 +92,7 @@ def best(trained_run):
 
 def _rewritten(source, target, change):
     import mindspore as ms
-    from src.checkpoint import save_atomically
+    from src.engine.checkpoint import save_atomically
     saved = ms.load_checkpoint(str(source))
     entries = [{'name': name, 'data': ms.Tensor(change(name, param.asnumpy()))} for name, param in saved.items()]
     return save_atomically(entries, str(target))
@@ -217,7 +217,7 @@ def test_resume_with_another_network_is_one_line(trained_run, demo_set, tmp_path
 
 def test_resume_from_weights_alone_is_one_line(best, demo_set, tmp_path):
     import mindspore as ms
-    from src.checkpoint import save_atomically
+    from src.engine.checkpoint import save_atomically
     weights = {name: param for name, param in ms.load_checkpoint(str(best)).items()
                if not name.startswith('moments.') and name not in ('epoch_num', 'step_num', 'best_top1')}
     save_atomically([{'name': name, 'data': param} for name, param in weights.items()], str(tmp_path / 'weights.ckpt'))
@@ -229,7 +229,7 @@ def test_kill_9_during_a_save_and_at_a_random_moment_never_loses_a_checkpoint(in
     """SIGKILL half-way through writing a checkpoint, then at a random moment of a resumed run: every checkpoint left
     loads, the half-written file is a hidden temporary that the next run removes, and --resume from the newest
     finishes the run."""
-    from src.files import PARTIAL_PREFIX
+    from src.utils.files import PARTIAL_PREFIX
     run = interrupted_run
     during_save = run.killed_while_saving
     assert during_save.status == -signal.SIGKILL, during_save.stderr[-3000:]
@@ -256,7 +256,7 @@ def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(int
 def test_ctrl_c_during_a_save_or_a_validation_keeps_the_last_good_checkpoint(moment, interrupted_run):
     """Ctrl-C half-way through writing epoch 2's checkpoint, or while epoch 2 is validated: one line naming epoch 1's
     checkpoint, status 130, no half-written file, no epoch 2 checkpoint."""
-    from src.files import PARTIAL_PREFIX
+    from src.utils.files import PARTIAL_PREFIX
     stop = getattr(interrupted_run, moment)
     result = subprocess.CompletedProcess('train.py', stop.status, '', stop.stderr)
     first = checkpoint(interrupted_run.output_dir, 1)
@@ -433,7 +433,7 @@ def printed(text):
 
 
 COMMANDS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py', 'convert_checkpoint.py',
-            'benchmark.py', 'postprocess.py', 'create_imagenet2012_label.py', 'src/plots.py', 'src/demo_data.py')
+            'benchmark.py', 'postprocess.py', 'create_imagenet2012_label.py', 'src/engine/plots.py', 'src/data/demo_data.py')
 THREADS_OPEN_TO_SIGNALS = """
 import atexit, os, runpy, signal, sys, threading
 
@@ -520,8 +520,8 @@ def test_an_export_owns_its_file_and_ctrl_c_during_its_check_leaves_none(narrow_
 def killed_while_writing(path):
     """The hidden files an export or a conversion to `path` killed with SIGKILL half-way leaves (its lock and its
     partial file), left by a process that does what they do before the kill."""
-    from src.files import partial_path
-    code = ('import os, signal, sys; from src.files import hold_output_file, partial_path; '
+    from src.utils.files import partial_path
+    code = ('import os, signal, sys; from src.utils.files import hold_output_file, partial_path; '
             'hold_output_file(sys.argv[1], "--file_name", False); open(partial_path(sys.argv[1]), "w").write("half"); '
             'os.kill(os.getpid(), signal.SIGKILL)')
     result = subprocess.run([sys.executable, '-c', code, str(path)], cwd=REPO, check=False)
@@ -644,7 +644,7 @@ def test_demo_data_leaves_nothing_half_written(case, message, tmp_path, mounts):
         output = mounts(tmp_path / 'demo', 'ro,size=1m')
     else:
         output = full_disk(mounts, tmp_path / 'demo', 256 * 1024, 128 * 1024)
-    result = run_script('-m', 'src.demo_data', '--output_dir', str(output), '--train_per_class', '200',
+    result = run_script('-m', 'src.data.demo_data', '--output_dir', str(output), '--train_per_class', '200',
                         '--image_size', '64')
     assert_fault(result, message)
     assert [name for name in os.listdir(output) if not name.startswith('.filler')] == []
@@ -705,7 +705,7 @@ def test_label_script_app_and_eval_rule_agree_on_the_same_images(infer_app_build
                                                                  val_with_bad_files, tmp_path):
     import json
 
-    from src.image_folder import read_image_folder, split_readable
+    from src.data.image_folder import read_image_folder, split_readable
     env = dict(os.environ, OUTPUT_DIR=str(tmp_path / 'infer'), PYTHON=sys.executable)
     result = subprocess.run(['bash', os.path.join(REPO, 'scripts', 'run_infer_cpu.sh'), narrow_exports.onnx,
                              str(val_with_bad_files), '64', '48'], capture_output=True, text=True, env=env,

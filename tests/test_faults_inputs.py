@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import one_line_error, run_script, write_image_folder
 from src.config import RECIPE_MAX_ALIASES, RECIPE_MAX_BYTES, RECIPE_MAX_DEPTH, parse_config
-from src.image_folder import image_problem
+from src.data.image_folder import image_problem
 
 pytestmark = pytest.mark.fault
 
@@ -55,7 +55,7 @@ def encoded(path):
 
 def test_the_screen_passes_what_the_decoder_reads_and_names_what_it_refuses(fashion_photos, tmp_path):
     import mindspore.dataset.vision as vision
-    from src.dataset import pil_decode
+    from src.data.dataset import pil_decode
 
     pixels = photo(fashion_photos, 0)
     refused = {
@@ -81,8 +81,8 @@ def test_the_screen_passes_what_the_decoder_reads_and_names_what_it_refuses(fash
 
 
 def test_a_16_bit_png_is_the_same_picture_on_both_evaluation_paths(fashion_photos, tmp_path):
-    from src.dataset import create_dataset
-    from src.inference import preprocess
+    from src.data.dataset import create_dataset
+    from src.deploy.inference import preprocess
 
     pixels = photo(fashion_photos, 2)
     os.makedirs(tmp_path / 'a')
@@ -166,8 +166,8 @@ def untrained_checkpoint(tmp_path_factory):
     """A randomly initialised network of NET's width for 10 classes (seeded): unlike one trained for an epoch on a
     few photos, it ranks its classes differently for different pictures, so a changed picture shows."""
     import mindspore as ms
-    from src.checkpoint import save_atomically
-    from src.ResNet50_BAM import resnet50_bam
+    from src.engine.checkpoint import save_atomically
+    from src.models.resnet50_bam import resnet50_bam
 
     ms.set_seed(0)
     return save_atomically(resnet50_bam(num_classes=10, base_width=8),
@@ -238,7 +238,7 @@ def test_a_symbolic_link_loop_among_the_class_folders_is_one_line(tmp_path, fash
 
 def test_metrics_files_that_are_not_utf8_or_not_csv_are_one_line(tmp_path):
     def error():
-        return one_line_error(run_script('-m', 'src.plots', '--output_dir', str(tmp_path), timeout=60))
+        return one_line_error(run_script('-m', 'src.engine.plots', '--output_dir', str(tmp_path), timeout=60))
 
     steps, epochs = tmp_path / 'train_steps.csv', tmp_path / 'epochs.csv'
     steps.write_bytes(b'epoch,step,global_step,loss,lr\n1,1,1,2.3,0.1\n1,2,2,2.2\xff,0.1\n')

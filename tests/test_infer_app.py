@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures('repository_build')
 
 APP_DIR, APP = INFER_APP_DIR, INFER_APP
 HEIGHT, WIDTH = 64, 48  # NARROW_MODEL's input
-RESIZE = 73  # src.dataset.eval_resize_size(64, 48)
+RESIZE = 73  # src.data.dataset.eval_resize_size(64, 48)
 NON_SQUARE = {'n00000002/wide.JPEG': (90, 40), 'n00000005/tall.JPEG': (40, 70)}  # (width, height)
 # A photo whose EXIF says "rotate 90 degrees": MindSpore's Decode ignores that, so the app must too.
 EXIF_ROTATED = 'n00000007/rotated.JPEG'
@@ -39,7 +39,7 @@ def val_images(tmp_path_factory):
     class folders."""
     from PIL import Image
 
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
     root = tmp_path_factory.mktemp('infer_data')
     val = build_demo_data(str(root), train_per_class=1, val_per_class=1, image_size=40, seed=5)['val']
     photo = Image.open(os.path.join(val, 'n00000000', os.listdir(os.path.join(val, 'n00000000'))[0]))
@@ -61,7 +61,7 @@ def stem(path):
 
 @pytest.fixture(scope='module')
 def narrow_network(narrow_exports):
-    from src.inference import network_from_checkpoint
+    from src.deploy.inference import network_from_checkpoint
     return network_from_checkpoint(parse_config('test', list(NARROW_MODEL)), narrow_exports.ckpt)
 
 
@@ -121,7 +121,7 @@ def test_app_writes_one_logits_file_per_image_and_a_latency_report(app_run, val_
 
 
 def test_app_preprocesses_like_the_eval_pipeline(app_run, val_images):
-    from src.dataset import eval_transforms
+    from src.data.dataset import eval_transforms
     output, _ = app_run
     for path in image_files(val_images):
         expected = np.fromfile(path, dtype=np.uint8)
@@ -132,7 +132,7 @@ def test_app_preprocesses_like_the_eval_pipeline(app_run, val_images):
 
 
 def test_app_logits_match_mindspore_on_the_same_input(app_run, val_images, narrow_network):
-    from src.inference import logits
+    from src.deploy.inference import logits
     output, _ = app_run
     stems = [stem(path) for path in image_files(val_images)]
     inputs = np.stack([np.fromfile(output / 'input_Files' / f'{name}.bin', dtype=np.float32) for name in stems])
@@ -143,9 +143,9 @@ def test_app_logits_match_mindspore_on_the_same_input(app_run, val_images, narro
 
 def mindspore_accuracy(network, folder):
     """Top-1/top-5 of the network over the folder, through the eval transforms, as postprocess formats them."""
-    from src.dataset import eval_transforms
-    from src.image_folder import labelled_images
-    from src.inference import logits
+    from src.data.dataset import eval_transforms
+    from src.data.image_folder import labelled_images
+    from src.deploy.inference import logits
     labels = labelled_images(folder).labels
     paths = image_files(folder)
     batch = []

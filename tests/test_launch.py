@@ -1,4 +1,4 @@
-"""src/launch.py, behind scripts/run_distribute_train*.sh: the machines of a run from NNODES, NODE_RANK, MASTER_ADDR,
+"""src/launch/, behind scripts/run_distribute_train*.sh: the machines of a run from NNODES, NODE_RANK, MASTER_ADDR,
 MASTER_PORT and CLUSTER_TIMEOUT, rank tables of several servers, every check before anything starts, the error
 first when a run fails, and no process left behind."""
 import ipaddress
@@ -12,18 +12,18 @@ import time
 import pytest
 
 from conftest import REPO, SMALL_NET, data_parallel_command, script_environment
-from src import launch
-from src.errors import UsageError
+from src.launch import logs as launch_logs, plan as launch_plan, processes as launch_processes
+from src.utils.errors import UsageError
 
 TEST_NET = ('192.0.2.201', '192.0.2.202')  # documentation addresses: never this machine's
 
 
 def plan(environ, workers=2, rank_table=None):
-    return launch.plan_launch(environ, workers, rank_table)
+    return launch_plan.plan_launch(environ, workers, rank_table)
 
 
 def non_loopback_address():
-    found = sorted(str(address) for address in launch.local_addresses()
+    found = sorted(str(address) for address in launch_plan.local_addresses()
                    if address.version == 4 and not address.is_loopback)
     if not found:
         pytest.skip('this machine has no IPv4 address besides loopback')
@@ -46,8 +46,8 @@ def test_a_picked_port_is_one_no_program_holds(monkeypatch):
         holder.bind(('127.0.0.1', 0))
         held = holder.getsockname()[1]
         picks = iter([held, 20001, *range(20002, 20100)])  # the held port, one the caller took already, then others
-        monkeypatch.setattr(launch.random, 'randrange', lambda *_: next(picks))
-        assert 20002 <= launch.free_port(loopback, taken=[20001]) < 20100
+        monkeypatch.setattr(launch_plan.random, 'randrange', lambda *_: next(picks))
+        assert 20002 <= launch_plan.free_port(loopback, taken=[20001]) < 20100
 
 
 def test_machine_0_of_two_holds_the_scheduler():
@@ -55,7 +55,7 @@ def test_machine_0_of_two_holds_the_scheduler():
     run = plan({'NNODES': '2', 'NODE_RANK': '0', 'MASTER_ADDR': address}, workers=4)
     assert (run.nnodes, run.node_rank, run.master_addr, run.master_port) == (2, 0, address, 8118)
     assert (run.workers, run.total_workers, run.first_rank, run.cluster_timeout) == (4, 8, 0, 120)
-    command = launch.msrun_command(run, '/logs', ['--epoch_size', '1'])
+    command = launch_processes.msrun_command(run, '/logs', ['--epoch_size', '1'])
     for option in ('--worker_num=8', '--local_worker_num=4', f'--master_addr={address}', '--master_port=8118',
                    '--node_rank=0', '--cluster_time_out=120'):
         assert option in command
@@ -66,7 +66,7 @@ def test_machine_1_runs_the_next_ranks_and_tells_its_workers_how_many_share_it()
     run = plan({'NNODES': '2', 'NODE_RANK': '1', 'MASTER_ADDR': TEST_NET[0], 'MASTER_PORT': '29500',
                 'CLUSTER_TIMEOUT': '120'}, workers=4)
     assert (run.first_rank, run.total_workers, run.master_port, run.cluster_timeout) == (4, 8, 29500, 120)
-    assert launch.msrun_environment(run, '/out')['LOCAL_WORKER_NUM'] == '4'
+    assert launch_processes.msrun_environment(run, '/out')['LOCAL_WORKER_NUM'] == '4'
 
 
 @pytest.mark.parametrize('environ, message', [
@@ -134,14 +134,14 @@ def test_a_one_server_rank_table_starts_all_its_devices(tmp_path):
 def test_each_server_of_a_rank_table_starts_its_own_devices_ranked_as_listed(tmp_path, monkeypatch):
     table = rank_table(tmp_path / 'table.json', {TEST_NET[0]: [(0, 0), (1, 1), (2, 2), (3, 3)],
                                                  TEST_NET[1]: [(4, 4), (5, 5), (7, 7), (6, 6)]})
-    monkeypatch.setattr(launch, 'local_addresses', lambda: {ipaddress.ip_address(TEST_NET[1])})
+    monkeypatch.setattr(launch_plan, 'local_addresses', lambda: {ipaddress.ip_address(TEST_NET[1])})
     run = plan({}, workers=None, rank_table=table)
     assert (run.nnodes, run.node_rank, run.first_rank, run.total_workers) == (2, 1, 4, 8)
     assert (run.master_addr, run.master_port, run.devices) == (TEST_NET[0], 8118, (4, 5, 6, 7))
-    assert launch.msrun_environment(run, '/out')['ASCEND_RT_VISIBLE_DEVICES'] == '4,5,6,7'
-    assert f'--rank_table_file={table}' in launch.msrun_command(run, '/logs', [], table)
+    assert launch_processes.msrun_environment(run, '/out')['ASCEND_RT_VISIBLE_DEVICES'] == '4,5,6,7'
+    assert f'--rank_table_file={table}' in launch_processes.msrun_command(run, '/logs', [], table)
     # Server ids that are not this machine's addresses: NODE_RANK names the server.
-    monkeypatch.setattr(launch, 'local_addresses', set)
+    monkeypatch.setattr(launch_plan, 'local_addresses', set)
     assert plan({'NODE_RANK': '1'}, workers=None, rank_table=table).devices == (4, 5, 6, 7)
     with pytest.raises(UsageError, match='none is an address of this machine: set NODE_RANK'):
         plan({}, workers=None, rank_table=table)
@@ -163,7 +163,7 @@ def test_rank_tables_msrun_cannot_follow_are_refused(tmp_path, servers, environ,
 def test_a_file_that_is_no_rank_table_is_refused(tmp_path):
     (tmp_path / 'table.json').write_text('{"version": "1.0"}')
     with pytest.raises(UsageError, match='is not an HCCL rank table'):
-        launch.read_rank_table(str(tmp_path / 'table.json'))
+        launch_plan.read_rank_table(str(tmp_path / 'table.json'))
 
 
 def test_the_failure_report_starts_with_the_error_that_caused_it(tmp_path):
@@ -174,24 +174,24 @@ def test_the_failure_report_starts_with_the_error_that_caused_it(tmp_path):
     (logs / 'worker_3.log').write_text('Traceback (most recent call last):\n  File "train.py"\n'
                                        'RuntimeError: the real cause\n')
     (logs / 'scheduler.log').write_text('train.py: error: the data-parallel group failed: worker 3 stopped\n')
-    run = launch.Launch(nnodes=2, node_rank=1, master_addr=TEST_NET[0], master_port=8118, workers=2, cluster_timeout=30)
-    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
+    run = launch_plan.Launch(nnodes=2, node_rank=1, master_addr=TEST_NET[0], master_port=8118, workers=2, cluster_timeout=30)
+    report = launch_logs.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     # The scheduler names the worker that stopped answering: the cause, where a traceback here is its consequence.
     assert report[0] == 'train.py: error: the data-parallel group failed: worker 3 stopped'
     (logs / 'worker_2.log').write_text('epoch 1/3 step 5/37 loss 2.3\ntrain.py: loss is nan at epoch 1, step 6\n')
-    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
+    report = launch_logs.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'train.py: loss is nan at epoch 1, step 6'
     (logs / 'worker_2.log').unlink()
     (logs / 'scheduler.log').unlink()
-    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
+    report = launch_logs.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'RuntimeError: the real cause'
     (logs / 'worker_3.log').write_text('RuntimeError: \n----\n- Kernel error:\n----\nLaunch kernel failed: AllReduce\n')
-    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
+    report = launch_logs.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'RuntimeError: Launch kernel failed: AllReduce'
     (logs / 'worker_3.log').write_text('[ERROR] DISTRIBUTED(1,7f,python):2026 [x.cc:1] RunRingAllReduce] failed\n')
     (logs / 'msrun_node1.log').write_text('[ERROR] ME(9:1,MainProcess):2026 [_api.py:365] Worker process 77 exit '
                                           'with exception. Error code: -9.\n')
-    report = launch.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
+    report = launch_logs.failure_report('x.sh', run, log_dir=str(logs), msrun_log=str(logs / 'msrun_node1.log'), status=1)
     assert report[0] == 'x.sh: error: a worker of this machine was killed by signal 9 without an error message ' \
                        '(out of memory?)'
 
@@ -242,9 +242,9 @@ def test_the_scripts_report_bad_launch_settings_in_one_line(demo_set, tmp_path, 
                   '32) and 2.9 GiB of memory available (a worker takes 1.0 GiB or more: 2)'),
 ])
 def test_a_machine_is_given_only_the_workers_it_holds(workers, cpus, memory_mib, message):
-    launch.check_machine_holds(8, 2, 64_000, scheduler=True)  # a few workers a CPU stay accepted
+    launch_plan.check_machine_holds(8, 2, 64_000, scheduler=True)  # a few workers a CPU stay accepted
     with pytest.raises(UsageError) as refused:
-        launch.check_machine_holds(workers, cpus, memory_mib, scheduler=True)
+        launch_plan.check_machine_holds(workers, cpus, memory_mib, scheduler=True)
     assert str(refused.value).startswith(message)
 
 

@@ -1,10 +1,10 @@
-"""src/metrics.py, the one ranking of classes: ties, NaN, k outside the classes, top-k counts; and postprocess.py
+"""src/engine/metrics.py, the one ranking of classes: ties, NaN, k outside the classes, top-k counts; and postprocess.py
 using it without MindSpore."""
 import numpy as np
 import pytest
 
 from conftest import run_script
-from src.metrics import count_correct, top_k
+from src.engine.metrics import count_correct, top_k
 
 
 def test_highest_scores_first():

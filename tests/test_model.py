@@ -9,9 +9,10 @@ import torch
 from mindspore import nn
 
 from conftest import official_torch_model
-from src.official_bam_torch import ResidualNetBAM
-from src.official_weights import official_to_mindspore
-from src.ResNet50_BAM import BAM, STAGE_DEPTHS, resnet50_bam
+from src.convert.official_bam_torch import ResidualNetBAM
+from src.convert.official_weights import official_to_mindspore
+from src.models.bam import BAM
+from src.models.resnet50_bam import STAGE_DEPTHS, resnet50_bam
 
 FULL_TRAINABLE = 25_915_099
 BAM_TRAINABLE = {'bam1': 17_361, 'bam2': 68_513, 'bam3': 272_193}

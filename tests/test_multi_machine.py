@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import REPO, data_parallel_command, parameter_digests, script_environment
-from src.launch import free_port
+from src.launch.plan import free_port
 from test_launch import processes_mentioning
 
 pytestmark = pytest.mark.slow

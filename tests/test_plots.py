@@ -1,4 +1,4 @@
-"""Training curves: drawn by train.py at the end of a run and by `python -m src.plots` on demand, for resumed
+"""Training curves: drawn by train.py at the end of a run and by `python -m src.engine.plots` on demand, for resumed
 runs and runs without validation; missing files are one-line errors, and a failure never fails training."""
 import csv
 import math
@@ -7,8 +7,8 @@ import numpy as np
 from PIL import Image
 
 from conftest import one_line_error, run_script
-from src.my_lossmonitor import EPOCH_FIELDS, STEP_FIELDS
-from src.plots import CURVES_FILE, FIGURE_PIXELS, draw_after_training, read_run_metrics
+from src.engine.monitor import EPOCH_FIELDS, STEP_FIELDS
+from src.engine.plots import CURVES_FILE, FIGURE_PIXELS, draw_after_training, read_run_metrics
 
 STEPS_PER_EPOCH = 10
 
@@ -32,7 +32,7 @@ def write_run(folder, steps, epochs):
 
 
 def draw(folder):
-    result = run_script('-m', 'src.plots', '--output_dir', str(folder), timeout=60)
+    result = run_script('-m', 'src.engine.plots', '--output_dir', str(folder), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f'training curves: {folder / CURVES_FILE}'
     with Image.open(folder / CURVES_FILE) as png:
@@ -78,7 +78,7 @@ def test_a_run_in_its_first_epoch(tmp_path):
 
 def test_missing_or_malformed_files_are_one_line(tmp_path):
     def error():
-        return one_line_error(run_script('-m', 'src.plots', '--output_dir', str(tmp_path), timeout=60))
+        return one_line_error(run_script('-m', 'src.engine.plots', '--output_dir', str(tmp_path), timeout=60))
 
     assert 'train_steps.csv does not exist' in error()
     write_csv(tmp_path / 'train_steps.csv', STEP_FIELDS, [step_row(5, 2.0)])
@@ -87,7 +87,7 @@ def test_missing_or_malformed_files_are_one_line(tmp_path):
     assert 'epochs.csv is not a metrics file of train.py (missing columns: top1, top5)' in error()
     write_run(tmp_path, [], [])
     assert 'holds no logged steps yet' in error()
-    result = run_script('-m', 'src.plots', '--output_dri', str(tmp_path), timeout=60)
+    result = run_script('-m', 'src.engine.plots', '--output_dri', str(tmp_path), timeout=60)
     assert 'unknown option --output_dri; did you mean --output_dir?' in one_line_error(result)
 
 
@@ -95,4 +95,4 @@ def test_a_failure_to_draw_is_one_warning_line_at_the_end_of_training(tmp_path, 
     draw_after_training(str(tmp_path))
     captured = capsys.readouterr()
     assert captured.out == '' and captured.err.count('\n') == 1
-    assert captured.err.startswith('warning: training curves not drawn (') and 'python -m src.plots' in captured.err
+    assert captured.err.startswith('warning: training curves not drawn (') and 'python -m src.engine.plots' in captured.err

@@ -15,7 +15,7 @@ LINE = re.compile(r'^(?P<image>.+): (?P<classes>.+)$')
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
     """Demo val set, one 40 x 40 photo per class, plus its class_names.json."""
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
     return build_demo_data(str(tmp_path_factory.mktemp('predict_demo')), train_per_class=1, val_per_class=1,
                            image_size=40, seed=9)
 
@@ -33,8 +33,8 @@ def predictions(stdout):
 
 def expected_top5(ckpt, image):
     """Indices of the five largest logits of the checkpoint's network on the image, eval-preprocessed."""
-    from src.dataset import eval_transforms
-    from src.inference import logits, network_from_checkpoint
+    from src.data.dataset import eval_transforms
+    from src.deploy.inference import logits, network_from_checkpoint
     cfg = parse_config('test', list(NARROW_MODEL))
     pixels = np.fromfile(image, dtype=np.uint8)
     for transform in eval_transforms(cfg.image_height, cfg.image_width):

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import (REPO, SMALL_NET, authors_preprocessing, official_torch_model, one_line_error, run_script,
                       write_image_folder)
-from src.checkpoint import END_MARKER
-from src.official_weights import RELEASE_FILE, official_to_mindspore
+from src.convert.official_weights import RELEASE_FILE, official_to_mindspore
+from src.engine.checkpoint import END_MARKER
 
 CHECK_LINE = re.compile(r'max \|logit difference\| \S+, (?P<relative>\S+) of the largest logit')
 LEARNT_EPOCHS = 2
@@ -154,7 +154,7 @@ def convert_in_process(source, output, monkeypatch, capsys):
     """convert_checkpoint.py's main() run here as the command line would run it: a CompletedProcess of its exit
     status and output."""
     import convert_checkpoint
-    from src.errors import run_main
+    from src.utils.errors import run_main
     monkeypatch.setattr(sys, 'argv', ['convert_checkpoint.py', '--torch_checkpoint', str(source), '--output',
                                       str(output)])
     capsys.readouterr()
@@ -220,7 +220,7 @@ FULL_10 = ('--num_classes', '10', '--device_target', 'CPU')
 def test_eval_scores_the_converted_weights_as_the_authors_model_does(converted_10, official_10, photos_224, without_torch,
                                                                      tmp_path):
     import torch
-    from src.image_folder import read_image_folder
+    from src.data.image_folder import read_image_folder
     samples = read_image_folder(photos_224).samples
     with torch.no_grad():
         predicted = official_10(torch.from_numpy(np.stack([authors_preprocessing(path) for path, _ in samples])))
@@ -251,7 +251,7 @@ def test_the_converted_file_exports_predicts_and_draws_attention_maps(converted_
 @pytest.fixture(scope='module')
 def target_set(tmp_path_factory):
     """Five other demo photos' classes (5-9, drawn with another seed): 40 training and 20 val images each."""
-    from src.demo_data import build_demo_data
+    from src.data.demo_data import build_demo_data
     root = tmp_path_factory.mktemp('target_set')
     build_demo_data(str(root), train_per_class=40, val_per_class=20, image_size=32, seed=4, classes=(5, 6, 7, 8, 9))
     return root

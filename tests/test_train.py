@@ -10,7 +10,7 @@ import pytest
 
 from conftest import (DATA_PARALLEL_BATCH, INTERRUPTED_EPOCHS, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET,
                       STEPS_PER_EPOCH, VAL_PER_CLASS, checkpoint, parameter_digests, run_script, train_args)
-from src.lr_schedule import learning_rates
+from src.engine.lr_schedule import learning_rates
 
 
 @pytest.fixture(scope='module')
@@ -172,8 +172,8 @@ def test_bad_input_fails_before_training(demo, tmp_path, extra, message):
 
 
 def test_resume_needs_a_training_checkpoint_of_the_same_run(converged_run, demo, tmp_path):
-    from src.checkpoint import save_atomically
-    from src.ResNet50_BAM import resnet50_bam
+    from src.engine.checkpoint import save_atomically
+    from src.models.resnet50_bam import resnet50_bam
     weights_only = save_atomically(resnet50_bam(10, base_width=8), str(tmp_path / 'weights.ckpt'))
     result = run_script(*train_args(demo, tmp_path, '--epoch_size', '2', '--resume', weights_only))
     assert result.returncode == 2 and 'holds no training state' in result.stderr

@@ -1,4 +1,4 @@
-// Finding the images to classify, by the rule eval.py follows (src/image_folder.py): hidden entries (names
+// Finding the images to classify, by the rule eval.py follows (src/data/image_folder.py): hidden entries (names
 // starting with '.') are ignored, and a file that cannot be decoded is skipped and named, not classified.
 #ifndef RESNET50_BAM_INFER_IMAGE_FOLDER_H_
 #define RESNET50_BAM_INFER_IMAGE_FOLDER_H_
@@ -26,7 +26,7 @@ std::vector<std::string> TakeOutNamesWithLineBreaks(std::vector<std::string>* im
 std::string DescribeNamesWithLineBreaks(const std::vector<std::string>& paths, const std::string& folder);
 
 // Why the file cannot be classified ("empty file", "truncated JPEG (no end-of-image marker)"), the checks
-// src/image_folder.py makes before decoding; "" when it may be decoded. OpenCV itself decodes a truncated
+// src/data/image_folder.py makes before decoding; "" when it may be decoded. OpenCV itself decodes a truncated
 // JPEG with a warning and grey where the data is missing, which eval.py would not score.
 std::string ImageProblem(const std::string& path);
 

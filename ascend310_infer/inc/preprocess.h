@@ -1,4 +1,4 @@
-// The evaluation preprocessing of the Python pipeline (src/dataset.py), image by image.
+// The evaluation preprocessing of the Python pipeline (src/data/dataset.py), image by image.
 #ifndef RESNET50_BAM_INFER_PREPROCESS_H_
 #define RESNET50_BAM_INFER_PREPROCESS_H_
 

@@ -24,7 +24,7 @@ void ListInto(const std::string& folder, std::set<std::pair<dev_t, ino_t>>* visi
     if (name.empty() || name[0] == '.') continue;  // ".", ".." and hidden entries
     const std::string path = JoinPath(folder, name);
     if (stat(path.c_str(), &info) != 0) {
-      // A symbolic link that loops or leads nowhere: listed, for its reader to name it (as src/image_folder.py does).
+      // A symbolic link that loops or leads nowhere: listed, for its reader to name it (as src/data/image_folder.py does).
       if (lstat(path.c_str(), &info) == 0 && S_ISLNK(info.st_mode)) files->push_back(path);
       continue;
     }

@@ -16,9 +16,9 @@
 
 namespace {
 
-// As src/image_folder.py: a JPEG ends with FF D9, possibly followed by padding, within its last kilobyte.
+// As src/data/image_folder.py: a JPEG ends with FF D9, possibly followed by padding, within its last kilobyte.
 constexpr std::streamoff kJpegTailBytes = 1024;
-// At most this many names in one line, as in src/image_folder.py.
+// At most this many names in one line, as in src/data/image_folder.py.
 constexpr size_t kListedNames = 10;
 
 bool IsImageFile(const std::string& path) {

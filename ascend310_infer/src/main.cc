@@ -46,7 +46,7 @@ double Mean(const std::vector<double>& values) {
   return sum / static_cast<double>(values.size());
 }
 
-// At most this many skipped files are named, as src/image_folder.py does.
+// At most this many skipped files are named, as src/data/image_folder.py does.
 constexpr size_t kListedSkipped = 10;
 
 // "skipped 2 of 12 files that cannot be decoded: a.JPEG: empty file; b.JPEG: ..." (relative to `folder`).
@@ -64,7 +64,7 @@ std::string DescribeSkipped(const std::vector<std::pair<std::string, std::string
   return text.str();
 }
 
-// "0:09:32": hours, minutes, seconds, as the Python entry points give the time left (src/progress.py).
+// "0:09:32": hours, minutes, seconds, as the Python entry points give the time left (src/utils/progress.py).
 std::string DurationText(double seconds) {
   const long total = std::lround(seconds);
   std::ostringstream text;
@@ -83,7 +83,7 @@ std::string GroupedDigits(size_t number) {
 }
 
 // "  classifying: 1,200 of 50,000 images, 85.3 images/s, ETA 0:09:32" on stderr at most every `interval_seconds`
-// (the format of src/progress.py): a full val set takes about an hour on a CPU. scripts/infer_common.sh shows these
+// (the format of src/utils/progress.py): a full val set takes about an hour on a CPU. scripts/infer_common.sh shows these
 // lines as they come.
 class Progress {
  public:

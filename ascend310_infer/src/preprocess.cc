@@ -5,7 +5,7 @@
 
 namespace {
 
-// ImageNet channel statistics (RGB) on the 0..255 scale, as src/dataset.py normalises.
+// ImageNet channel statistics (RGB) on the 0..255 scale, as src/data/dataset.py normalises.
 constexpr float kMean[3] = {0.485f * 255.0f, 0.456f * 255.0f, 0.406f * 255.0f};
 constexpr float kStd[3] = {0.229f * 255.0f, 0.224f * 255.0f, 0.225f * 255.0f};
 

@@ -1,0 +1,1 @@
+"""The authors' PyTorch checkpoint: reading and checking it, and their model transcribed to PyTorch."""

@@ -1,0 +1,1 @@
+"""The training run: the step, the epoch end, validation, checkpoints, the schedule, metrics files and plots."""
