@@ -1,5 +1,5 @@
-"""Where BAM looks: for each image, a PNG of the image as the network sees it and the spatial attention map of
-each of the three BAMs laid over it, with the network's top-5 classes.
+"""Where BAM or CBAM looks: for each image, a PNG of the image as the network sees it and the spatial attention map
+of each of the first three stages laid over it, with the network's top-5 classes.
 
   python attention_map.py --model_file MODEL.ckpt --image_path IMAGE_OR_FOLDER [--class_names FILE]
                           [--output_dir OUTPUT_DIR] [--image_height H --image_width W]
@@ -21,7 +21,9 @@ image; the panel's title gives the raw minimum, maximum and spread, the colour b
 spread means the gate hardly varies over the image. With product fusion each channel scales Ms by its Mc,
 negative factors included: a high Ms marks where the attention is strongest in magnitude.
 The network runs in PyNative mode unless --mode graph is given: its stages are called one by one, and graph
-mode would compile each of them as a graph of its own (slower here).
+mode would compile each of them as a graph of its own (slower here). With CBAM (--arch ..._cbam) the maps are the
+spatial gates of the last block of stages 1, 2 and 3 before their sigmoid: the 7x7 convolution and BatchNorm over
+the channels' maximum and mean.
 """
 from src.utils.interrupts import answer_signals_if_main
 
@@ -37,13 +39,18 @@ from src.deploy.attention import (ATTENTION_FOLDER, check_model_file, displayabl
                                   spatial_maps)
 from src.deploy.inference import list_images, logits, network_from_checkpoint, preprocess, read_class_names, top_classes
 from src.utils.device import setup_device
+from src.models.family import parse_arch
 from src.utils.errors import UsageError, run_main
 from src.utils.files import check_output_dir, claim_output_dir
 from src.utils.progress import Progress
 
+
 def main():
     cfg = parse_config(__doc__, command='attention_map', entry_defaults={'batch_size': 16, 'mode': 'pynative'})
     check_model_file(cfg.model_file)
+    attention = parse_arch(cfg.arch)[1]
+    if not attention:
+        raise UsageError(f'--arch {cfg.arch} has no attention module to draw: name a network with _bam or _cbam')
     class_names = read_class_names(cfg.class_names)
     if class_names and len(class_names) != cfg.num_classes:
         raise UsageError(f'--class_names {cfg.class_names} names {len(class_names)} classes but --num_classes is '
@@ -67,7 +74,7 @@ def main():
             predicted = top_classes(row, class_names)
             try:
                 draw_attention_figure(displayable(batch[index]), [maps[index] for maps in batch_maps],
-                                      f'{name}\npredicted: {predicted}', picture)
+                                      f'{name}\npredicted: {predicted}', picture, attention)
             except UsageError as error:
                 raise UsageError(f'{error}; the {start + index} pictures listed above were written') from error
             print(f'{name}: {predicted} -> {picture}', flush=True)

@@ -1,17 +1,20 @@
-"""Convert the authors' PyTorch ResNet50+BAM checkpoint into a checkpoint of this repository's network, and check
-the conversion before writing it.
+"""Convert a PyTorch checkpoint of the authors' family (their released ResNet50+BAM and ResNet50+CBAM, or any of
+their ResNets with BAM, CBAM or neither) into a checkpoint of this repository's network, and check the conversion
+before writing it.
 
   python convert_checkpoint.py --torch_checkpoint RESNET50_IMAGENET_BAM_best.pth.tar --output resnet50_bam_imagenet.ckpt
 
 Takes the file as the authors released it (PyTorch 0.4's legacy format, {'epoch', 'arch', 'state_dict',
 'best_prec1', 'optimizer'}, keys prefixed 'module.'), a file in today's zip format, a bare state dict, or keys
-without 'module.'. Before anything is written, the authors' model (src/convert/official_bam_torch.py) loaded from the file
-and the converted MindSpore network classify the same random 224x224 images in inference mode: the largest logit
+without 'module.'. Which network the file holds (--arch, --stem, the width) is told from its keys and shapes;
+--arch and --stem, when given, must agree. Before anything is written, the authors' model
+(src/convert/official_resnet_torch.py) loaded from the file and the converted MindSpore network classify the same
+random images (224x224 after the ImageNet stem, 32x32 after the CIFAR one) in inference mode: the largest logit
 difference is printed, and the checkpoint is written only if it is within 1e-4 of the largest logit (an existing
-file only with --overwrite true, never the input itself). The output holds the network's weights and BatchNorm
-statistics, for eval.py, export.py, predict.py, attention_map.py and train.py --pre_trained true, with
---num_classes set to the file's class count (1000 for the release) and the default --bam_fusion product, which
-the authors trained with.
+file only with --overwrite true, never the input itself). The output records its network and holds its weights and
+BatchNorm statistics, for eval.py, export.py, predict.py, attention_map.py and train.py --pre_trained true, with the
+--arch, --stem and --num_classes it prints (1000 classes for the releases) and the default --bam_fusion product,
+which the authors trained with.
 
 Needs PyTorch (the CPU build is enough), which nothing else in the repository needs at run time.
 """
@@ -27,11 +30,15 @@ import numpy as np
 from src.config import defaults
 from src.utils.errors import OneLineParser, UsageError, run_main
 from src.utils.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
-from src.convert.official_weights import (check_official_state_dict, import_torch, non_finite_entries, official_to_mindspore,
-                                  read_official_state_dict, torch_file_format)
+from src.convert.official_weights import (check_official_state_dict, import_torch, non_finite_entries,
+                                          official_architecture, official_to_mindspore, read_official_state_dict,
+                                          torch_file_format)
+from src.models.family import ARCHS, STEMS, parse_arch
 
 CHECK_IMAGES = 3
-CHECK_SIZE = 224  # the official model's fixed 7x7 average pool takes 224x224 inputs only
+# The official models' fixed average pools take 224x224 inputs only after the ImageNet stem, 32x32 after the CIFAR one.
+CHECK_SIZE = {'imagenet': 224, 'cifar': 32}
+ATT_TYPES = {'': None, 'bam': 'BAM', 'cbam': 'CBAM'}  # their att_type
 TOLERANCE = 1e-4  # largest logit difference over the largest |logit|
 CHECKPOINT_SUFFIX = '.ckpt'
 
@@ -43,6 +50,9 @@ def parse_args():
     parser.add_argument('--torch_checkpoint', required=True,
                         help='the authors\' PyTorch file (RESNET50_IMAGENET_BAM_best.pth.tar) or a state dict')
     parser.add_argument('--output', required=True, help='MindSpore checkpoint to write (.ckpt is added if missing)')
+    parser.add_argument('--arch', choices=ARCHS,
+                        help='the network the file should hold (told from the file if not given)')
+    parser.add_argument('--stem', choices=STEMS, help='its stem (told from the file if not given)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the random images of the check')
     parser.add_argument('--overwrite', choices=('true', 'false'), default='false',
                         help='replace an existing --output file')
@@ -61,33 +71,41 @@ def output_path(path):
     return path
 
 
-def official_model(state, num_classes):
-    """The authors' model in PyTorch with `state` loaded, in inference mode."""
-    from src.convert.official_bam_torch import ResidualNetBAM
+def official_model(arch, stem, width, num_classes):
+    """The authors' model `arch` in PyTorch, untrained."""
+    from src.convert.official_resnet_torch import ResidualNet
 
-    model = ResidualNetBAM(num_classes)
+    depth, attention = parse_arch(arch)
+    return ResidualNet('ImageNet' if stem == 'imagenet' else 'CIFAR10', depth, num_classes, ATT_TYPES[attention],
+                       width=width)
+
+
+def official_model_with(state, arch, stem, width, num_classes):
+    """The authors' model `arch` in PyTorch with `state` loaded, in inference mode."""
+    model = official_model(arch, stem, width, num_classes)
     model.load_state_dict(state, strict=False)  # strict except for num_batches_tracked, checked beforehand
     return model.eval()
 
 
-def mindspore_network(arrays, num_classes):
+def mindspore_network(arrays, arch, stem, width, num_classes):
     """This repository's network with the converted arrays loaded, in inference mode."""
     import mindspore as ms
     from src.models import create_model
 
-    net = create_model(num_classes)
+    net = create_model(arch=arch, stem=stem, num_classes=num_classes, base_width=width)
     ms.load_param_into_net(net, {name: ms.Parameter(value, name=name) for name, value in arrays.items()},
                            strict_load=True)
     net.set_train(False)
     return net
 
 
-def compare_logits(official, net, seed):
-    """(largest absolute, relative) logit difference of the two networks on CHECK_IMAGES random images."""
+def compare_logits(official, net, seed, size):
+    """(largest absolute, relative) logit difference of the two networks on CHECK_IMAGES random images of
+    size x size."""
     torch = import_torch()
     from src.deploy.inference import largest_difference, logits
 
-    images = np.random.default_rng(seed).standard_normal((CHECK_IMAGES, 3, CHECK_SIZE, CHECK_SIZE), dtype=np.float32)
+    images = np.random.default_rng(seed).standard_normal((CHECK_IMAGES, 3, size, size), dtype=np.float32)
     with torch.no_grad():
         expected = official(torch.from_numpy(images)).numpy()
     got = logits(net, images)
@@ -117,9 +135,13 @@ def main():
     report_kept(lambda: f'{output} was not written')
     content, state = read_official_state_dict(args.torch_checkpoint)
     print(f'read {args.torch_checkpoint}: {describe(content, args.torch_checkpoint, state)}', flush=True)
-    from src.convert.official_bam_torch import ResidualNetBAM
-    num_classes = check_official_state_dict(state, ResidualNetBAM(num_classes=1).state_dict(),
-                                            args.torch_checkpoint)
+    arch, stem, width = official_architecture(state, args.torch_checkpoint)
+    for option, given, found in (('--arch', args.arch, arch), ('--stem', args.stem, stem)):
+        if given and given != found:
+            raise UsageError(f'{option} {given}, but {args.torch_checkpoint} holds {arch} with the {stem} stem; pass '
+                             f'{option} {found} or leave it out')
+    num_classes = check_official_state_dict(state, official_model(arch, stem, width, 1).state_dict(),
+                                            args.torch_checkpoint, arch)
     arrays = official_to_mindspore({name: value.float().numpy() for name, value in state.items()})
     damaged = non_finite_entries(arrays)
     if damaged:
@@ -130,18 +152,22 @@ def main():
     cfg = defaults()
     cfg.device_target = 'CPU'
     setup_device(cfg)
-    net = mindspore_network(arrays, num_classes)
-    print(f'checking: the authors\' PyTorch model and the converted MindSpore network ({num_classes} classes) on '
-          f'{CHECK_IMAGES} random {CHECK_SIZE}x{CHECK_SIZE} images, inference mode', flush=True)
-    largest, relative = compare_logits(official_model(state, num_classes), net, args.seed)
+    net = mindspore_network(arrays, arch, stem, width, num_classes)
+    size = CHECK_SIZE[stem]
+    print(f'checking: the authors\' PyTorch {arch} ({stem} stem, width {width}) and the converted MindSpore network '
+          f'({num_classes} classes) on {CHECK_IMAGES} random {size}x{size} images, inference mode', flush=True)
+    largest, relative = compare_logits(official_model_with(state, arch, stem, width, num_classes), net, args.seed,
+                                       size)
     print(f'  max |logit difference| {largest:.3g}, {relative:.3g} of the largest logit (tolerance {TOLERANCE:g})')
     if not relative <= TOLERANCE:
         raise UsageError(f'the converted network differs from the authors\' model by {relative:.3g} of the largest '
                          f'logit (tolerance {TOLERANCE:g}); {output} was not written')
 
-    from src.engine.checkpoint import save_atomically
-    save_atomically(net, output)
-    print(f'wrote {output}: use it with --num_classes {num_classes} (and the default --bam_fusion product)')
+    from src.engine.checkpoint import architecture, save_atomically
+    save_atomically(net, output, architecture(net))
+    width_option = f' --base_width {width}' if width != 64 else ''
+    print(f'wrote {output}: use it with --arch {arch} --stem {stem} --num_classes {num_classes}{width_option} (and '
+          f'the default --bam_fusion product)')
 
 
 if __name__ == '__main__':

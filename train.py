@@ -46,7 +46,8 @@ def main():
 
     import mindspore as ms
     from src.data.dataset import create_dataset
-    from src.engine.checkpoint import CheckpointSaver, load_pretrained, parameter_digest, restore_training_state
+    from src.engine.checkpoint import (CheckpointSaver, architecture, load_pretrained, parameter_digest,
+                                       restore_training_state)
     from src.engine.epoch_end import BatchNormStatisticsSync, EpochEnd
     from src.engine.lr_schedule import learning_rates as schedule
     from src.engine.monitor import LossMonitor, NonFiniteLossError
@@ -96,10 +97,10 @@ def main():
     if device.is_main:
         remove_partial_files(checkpoint_dir)
         remove_partial_files(cfg.output_dir)
-        prefix = checkpoint_prefix(cfg.name)
-        checkpoints = CheckpointSaver(train_network, directory=checkpoint_dir, prefix=prefix,
-                                      every_epochs=cfg.save_checkpoint_epochs, keep_max=cfg.keep_checkpoint_max,
-                                      epochs=cfg.epoch_size, steps_per_epoch=steps,
+        prefix = checkpoint_prefix(cfg.arch, cfg.name)
+        checkpoints = CheckpointSaver(train_network, network=architecture(net), directory=checkpoint_dir,
+                                      prefix=prefix, every_epochs=cfg.save_checkpoint_epochs,
+                                      keep_max=cfg.keep_checkpoint_max, epochs=cfg.epoch_size, steps_per_epoch=steps,
                                       best_path=os.path.join(cfg.output_dir, f'{prefix}_best.ckpt'))
     statistics_sync = BatchNormStatisticsSync(net, device.group_size) if device.group_size > 1 else None
     # Each step: the monitor checks the loss is finite, times the step and logs progress and train_steps.csv.
@@ -115,7 +116,7 @@ def main():
             settings['checkpoint_path'] = checkpoint_dir
         facts = {'config': cfg.config, 'amp_level_used': amp_level(cfg, device.target), 'group_size': device.group_size,
                  'steps_per_epoch': steps, 'train_images': train_set.total_images}
-        print(f'ResNet50-BAM training on {device.target} x{device.group_size}\n'
+        print(f'{cfg.arch} ({cfg.stem} stem) training on {device.target} x{device.group_size}\n'
               f'{format_config({**settings, **facts})}')
         save_config(settings, cfg.output_dir)  # also a recipe: --config OUTPUT_DIR/config.json repeats the run
         write_json(os.path.join(cfg.output_dir, 'run.json'), facts)

@@ -21,7 +21,7 @@ WARMUP = 2
 
 def gradient_elements(num_classes=1000):
     from src.models import create_model
-    return sum(param.size for param in create_model(num_classes).trainable_params())
+    return sum(param.size for param in create_model(num_classes=num_classes).trainable_params())
 
 
 def main():

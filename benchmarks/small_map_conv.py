@@ -119,7 +119,7 @@ def main():
     cap_cpu_isa()
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_device('CPU')
-    shapes = conv_shapes(create_model(10), args.image_size)
+    shapes = conv_shapes(create_model(num_classes=10), args.image_size)
     rows = []
     print(f'{"input":>14} {"out":>5} {"k":>2} {"s":>2} {"d":>2} {"count":>5} | forward + backward ms: {"conv":>7} '
           f'{"matmul":>7} | forward ms: {"conv":>6} {"matmul":>7} | {"form":>9} {"chosen":>11}', flush=True)

@@ -1,4 +1,4 @@
-"""The same model in PyTorch, for benchmark.py's ratios: the authors' official ResNet50-BAM (src/convert/official_bam_torch.py),
+"""The same model in PyTorch, for benchmark.py's ratios: the authors' official ResNet50-BAM (src/convert/official_resnet_torch.py),
 float32 NCHW, eager, on as many threads as this process may use, with the step of train.py's recipe (SGD with
 momentum and weight decay, label-smoothed cross-entropy) and inference in eval mode.
 
@@ -17,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from src.convert.official_bam_torch import ResidualNetBAM
+from src.convert.official_resnet_torch import ResidualNetBAM
 
 
 def reference_model(num_classes):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from easydict import EasyDict
 
+from src.models.family import ARCHS, DEFAULT_ARCH, DEFAULT_STEM, STEMS, width_step
 from src.utils.errors import OneLineParser, UsageError, quoted
 from src.utils.files import write_json
 
@@ -70,7 +71,7 @@ GROUPS = {
 
 SETTINGS = {
     'data': {
-        'name': Setting('imagenet', 'dataset name; part of the checkpoint prefix train_resnet50_bam_<name>'),
+        'name': Setting('imagenet', 'dataset name; part of the checkpoint prefix train_<arch>_<name>'),
         'data_path': Setting('/data/ILSVRC2012_train/', 'training images, one folder per class'),
         'val_data_path': Setting('/data/ILSVRC2012_val/', 'validation images, one folder per class'),
         'crop_min_scale': Setting(0.08, 'smallest area fraction of the random training crop (recipe: 0.08; tiny '
@@ -86,6 +87,10 @@ SETTINGS = {
                                         within='>=0'),
     },
     'model': {
+        'arch': Setting(DEFAULT_ARCH, 'the network: ResNet-18, 34, 50 or 101, alone, with BAM (_bam) or with CBAM '
+                                      '(_cbam)', ARCHS),
+        'stem': Setting(DEFAULT_STEM, 'imagenet (7x7 stride-2 convolution and max-pool) or cifar (3x3 stride-1 '
+                                      'convolution, no max-pool: for small images)', STEMS),
         'num_classes': Setting(1000, 'number of classes', within='>0'),
         'image_height': Setting(224, 'input height in pixels (32 or more)', within='>=32'),
         'image_width': Setting(224, 'input width in pixels (32 or more)', within='>=32'),
@@ -179,7 +184,7 @@ GROUP_OF = {key: group for group, settings in SETTINGS.items() for key in settin
 # The keys each command reads. A network is built from NETWORK, on a device set up from DEVICE; preprocessing
 # for scoring follows EVAL_PREPROCESSING.
 DEVICE = ('device_target', 'device_id', 'mode', 'seed')
-NETWORK = ('num_classes', 'image_height', 'image_width', 'batch_size', 'base_width', 'bam_fusion')
+NETWORK = ('arch', 'stem', 'num_classes', 'image_height', 'image_width', 'batch_size', 'base_width', 'bam_fusion')
 EVAL_PREPROCESSING = ('crop_pct', 'eval_resize')
 INFERENCE = (*DEVICE, *NETWORK, *EVAL_PREPROCESSING, *SETTINGS['inference'])
 COMMANDS = {
@@ -330,10 +335,11 @@ def validate(cfg, keys, *, check_required=True):
             raise UsageError(f'--{key} {problem}')
     taken = set(keys)
     if 'name' in taken and not FILE_NAME_PART.match(cfg.name):
-        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_resnet50_bam_<name>-...): use '
+        raise UsageError(f'--name {cfg.name!r} becomes part of file names (train_<arch>_<name>-...): use '
                          f'letters, digits, "_", "-" and "." only, starting with a letter or digit')
-    if 'base_width' in taken and (cfg.base_width < 4 or cfg.base_width % 4):
-        raise UsageError(f'--base_width must be a positive multiple of 4, got {cfg.base_width}')
+    if 'base_width' in taken and (cfg.base_width < 1 or cfg.base_width % width_step(cfg.arch)):
+        raise UsageError(f'--base_width must be a positive multiple of {width_step(cfg.arch)} for --arch {cfg.arch} '
+                         f'(an attention module divides a stage\'s channels by 16), got {cfg.base_width}')
     if {'warmup_epochs', 'epoch_size'} <= taken and cfg.warmup_epochs >= cfg.epoch_size:
         raise UsageError(f'--warmup_epochs ({cfg.warmup_epochs}) must be smaller than --epoch_size ({cfg.epoch_size})')
     if {'eta_min', 'lr_init'} <= taken and cfg.eta_min >= cfg.lr_init:

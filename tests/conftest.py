@@ -127,14 +127,15 @@ def tiny_demo(tmp_path_factory):
 
 # The authors' model in PyTorch, with random weights, for the equivalence and checkpoint-conversion tests.
 
-def official_torch_model(num_classes=1000, seed=0):
-    """src.convert.official_bam_torch.ResidualNetBAM with the official random initialisation and random BatchNorm statistics,
-    scales and biases (the initial ones, 0 and 1, would hide a mix-up of BatchNorm fields), in inference mode."""
+def official_torch_model(num_classes=1000, seed=0, *, network_type='ImageNet', depth=50, att_type='BAM', width=64):
+    """src.convert.official_resnet_torch.ResidualNet (by default the released ResNet50+BAM) with the official random
+    initialisation and random BatchNorm statistics, scales and biases (the initial ones, 0 and 1, would hide a mix-up
+    of BatchNorm fields), in inference mode."""
     import torch
-    from src.convert.official_bam_torch import ResidualNetBAM
+    from src.convert.official_resnet_torch import ResidualNet
 
     torch.manual_seed(seed)
-    official = ResidualNetBAM(num_classes)
+    official = ResidualNet(network_type, depth, num_classes, att_type, width=width)
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, value in official.state_dict().items():
@@ -182,7 +183,7 @@ def narrow_exports(tmp_path_factory):
     import mindspore as ms
 
     from src.engine.checkpoint import save_atomically
-    from src.models.resnet50_bam import resnet50_bam
+    from src.models.resnet import resnet50_bam
 
     def make(root):
         ms.set_seed(7)

@@ -59,7 +59,7 @@ def test_the_full_model_costs_8_34_gflop_per_224_image():
     import mindspore as ms
 
     from benchmark import forward_flops
-    from src.models.resnet50_bam import resnet50_bam
+    from src.models.resnet import resnet50_bam
     flops = forward_flops(resnet50_bam(), 224, 224)
     assert flops == pytest.approx(8.34e9, rel=1e-3)
     assert ms.get_context('mode') == ms.PYNATIVE_MODE  # the mode it found is restored

@@ -5,7 +5,7 @@ import mindspore as ms
 import pytest
 
 from src.engine.checkpoint import checkpoint_files, load_weights, parameter_digest, read_checkpoint, save_atomically
-from src.models.resnet50_bam import resnet50_bam
+from src.models.resnet import resnet50_bam
 from src.utils.errors import UsageError
 
 

@@ -7,12 +7,12 @@ import pytest
 from mindspore import nn
 
 from src.data.dataset import create_dataset
-from src.engine.checkpoint import CheckpointSaver, read_checkpoint
+from src.engine.checkpoint import CheckpointSaver, architecture, read_checkpoint
 from src.engine.epoch_end import EpochEnd
 from src.engine.lr_schedule import learning_rates
 from src.engine.monitor import LossMonitor
 from src.engine.validation import Validator
-from src.models.resnet50_bam import resnet50_bam
+from src.models.resnet import resnet50_bam
 
 EPOCHS, BATCH = 2, 8
 
@@ -35,9 +35,10 @@ def short_run(demo, output_dir, monitor_first):
                           metrics_dir=str(output_dir))
     (output_dir / 'ckpt').mkdir()
     epoch_end = EpochEnd(monitor, validator=Validator(net, val_set.dataset, group_size=1, interval=1, epochs=EPOCHS),
-                         checkpoints=CheckpointSaver(train_network, directory=str(output_dir / 'ckpt'), prefix='run',
-                                                     every_epochs=1, keep_max=EPOCHS, epochs=EPOCHS,
-                                                     steps_per_epoch=steps, best_path=str(output_dir / 'best.ckpt')))
+                         checkpoints=CheckpointSaver(train_network, network=architecture(net),
+                                                     directory=str(output_dir / 'ckpt'), prefix='run', every_epochs=1,
+                                                     keep_max=EPOCHS, epochs=EPOCHS, steps_per_epoch=steps,
+                                                     best_path=str(output_dir / 'best.ckpt')))
     callbacks = [monitor, epoch_end] if monitor_first else [epoch_end, monitor]
     ms.Model(train_network).train(EPOCHS, train_set.dataset, callbacks=callbacks, dataset_sink_mode=False)
     with open(output_dir / 'epochs.csv', encoding='utf-8') as handle:

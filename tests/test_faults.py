@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import (INFER_APP, INTERRUPTED_EPOCHS, REPO, SMALL_NET, TRAINED_EPOCHS, checkpoint,  # noqa: F401
+from conftest import (INFER_APP, REPO, SMALL_NET, TRAINED_EPOCHS, checkpoint,  # noqa: F401
                       earlier_results, run_script, train_args, write_image_folder)
 
 pytestmark = pytest.mark.fault
@@ -225,59 +225,6 @@ def test_resume_from_weights_alone_is_one_line(best, demo_set, tmp_path):
                  'holds no training state (epoch, optimizer momentum): resume from a checkpoint written by train.py')
 
 
-def test_kill_9_during_a_save_and_at_a_random_moment_never_loses_a_checkpoint(interrupted_run):
-    """SIGKILL half-way through writing a checkpoint, then at a random moment of a resumed run: every checkpoint left
-    loads, the half-written file is a hidden temporary that the next run removes, and --resume from the newest
-    finishes the run."""
-    from src.utils.files import PARTIAL_PREFIX
-    run = interrupted_run
-    during_save = run.killed_while_saving
-    assert during_save.status == -signal.SIGKILL, during_save.stderr[-3000:]
-    half_written = [name for name, loads in during_save.checkpoints.items() if loads is None]
-    assert half_written == [f'{PARTIAL_PREFIX}{checkpoint(run.output_dir, 2).name}']
-    assert checkpoint(run.output_dir, 1).name in during_save.checkpoints
-    assert run.killed_at_random.status == -signal.SIGKILL
-    for stop in (during_save, run.ctrl_c, run.killed_at_random):
-        assert all(stop.checkpoints[name] for name in stop.checkpoints if not name.startswith(PARTIAL_PREFIX))
-    assert not [name for name in run.ctrl_c.checkpoints if name.startswith(PARTIAL_PREFIX)]  # removed on start
-    assert run.final.returncode == 0, run.final.stderr[-3000:]
-    assert loads(checkpoint(run.output_dir, INTERRUPTED_EPOCHS)) and no_partial_files(run.output_dir,
-                                                                                     run.output_dir / 'ckpt')
-
-
-def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(interrupted_run):
-    ctrl_c = interrupted_run.ctrl_c
-    result = subprocess.CompletedProcess('train.py', ctrl_c.status, '', ctrl_c.stderr)
-    line = assert_fault(result, 'train.py: interrupted: the last good checkpoint is', status=130)
-    assert f'(continue with --resume {ctrl_c.resumed_from})' in line and loads(ctrl_c.resumed_from)
-
-
-@pytest.mark.parametrize('moment', ['ctrl_c_while_saving', 'ctrl_c_while_validating'])
-def test_ctrl_c_during_a_save_or_a_validation_keeps_the_last_good_checkpoint(moment, interrupted_run):
-    """Ctrl-C half-way through writing epoch 2's checkpoint, or while epoch 2 is validated: one line naming epoch 1's
-    checkpoint, status 130, no half-written file, no epoch 2 checkpoint."""
-    from src.utils.files import PARTIAL_PREFIX
-    stop = getattr(interrupted_run, moment)
-    result = subprocess.CompletedProcess('train.py', stop.status, '', stop.stderr)
-    first = checkpoint(interrupted_run.output_dir, 1)
-    assert_fault(result, f'train.py: interrupted: the last good checkpoint is {first} (continue with --resume {first})',
-                 status=130)
-    assert all(stop.checkpoints.values()) and first.name in stop.checkpoints
-    assert checkpoint(interrupted_run.output_dir, 2).name not in stop.checkpoints
-    assert not [name for name in stop.checkpoints if name.startswith(PARTIAL_PREFIX)]
-
-
-def test_a_run_into_a_folder_another_run_holds_stops_at_once_naming_it(interrupted_run):
-    line = assert_fault(interrupted_run.second_run, f'--output_dir {interrupted_run.output_dir} is in use by train.py '
-                                                    f'(pid ')
-    assert line.endswith('; wait for it to end, or choose another')
-
-
-def test_a_new_run_into_a_finished_runs_folder_is_refused(interrupted_run):
-    assert_fault(interrupted_run.new_run_after, f'--output_dir {interrupted_run.output_dir} holds the results of an '
-                                                f'earlier run (')
-
-
 @pytest.mark.parametrize('case, message', [
     ('resume_from_elsewhere', 'holds the results of an earlier run (ckpt/train_resnet50_bam_other-9_9.ckpt, '
                               'epochs.csv); choose another folder, continue that run with --resume CHECKPOINT_IN_IT, '
@@ -474,7 +421,7 @@ def test_ctrl_c_while_training_starts_is_one_line(moment, demo_set, tmp_path):
     work.mkdir()
     command = [os.path.join(REPO, arg) if arg == 'train.py' else arg
                for arg in train_args(demo_set, tmp_path / 'out', '--epoch_size', '2')]
-    reached = importing_mindspore if moment == 'importing MindSpore' else printed('ResNet50-BAM training on')
+    reached = importing_mindspore if moment == 'importing MindSpore' else printed('resnet50_bam (imagenet stem) training on')
     result = interrupted_when(command, work, reached)
     assert_fault(result, 'train.py: interrupted: no checkpoint was saved', status=130)
     assert not os.listdir(work) and no_partial_files(tmp_path / 'out')

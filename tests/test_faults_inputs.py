@@ -167,7 +167,7 @@ def untrained_checkpoint(tmp_path_factory):
     few photos, it ranks its classes differently for different pictures, so a changed picture shows."""
     import mindspore as ms
     from src.engine.checkpoint import save_atomically
-    from src.models.resnet50_bam import resnet50_bam
+    from src.models.resnet import resnet50_bam
 
     ms.set_seed(0)
     return save_atomically(resnet50_bam(num_classes=10, base_width=8),

@@ -9,10 +9,13 @@ import torch
 from mindspore import nn
 
 from conftest import official_torch_model
-from src.convert.official_bam_torch import ResidualNetBAM
+from src.convert.official_resnet_torch import ResidualNetBAM
 from src.convert.official_weights import official_to_mindspore
 from src.models.bam import BAM
-from src.models.resnet50_bam import STAGE_DEPTHS, resnet50_bam
+from src.models.family import DEPTHS
+from src.models.resnet import resnet50_bam
+
+STAGE_DEPTHS = DEPTHS[50][1]  # ResNet-50's blocks per stage
 
 FULL_TRAINABLE = 25_915_099
 BAM_TRAINABLE = {'bam1': 17_361, 'bam2': 68_513, 'bam3': 272_193}

@@ -79,16 +79,38 @@ def test_the_release_converts_in_both_formats(kind, release_files, official, tmp
     assert os.listdir(tmp_path) == ['bam.ckpt']
     saved = ms.load_checkpoint(str(tmp_path / 'bam.ckpt'))
     expected = official_to_mindspore({name: value.numpy() for name, value in official.state_dict().items()})
-    assert set(saved) == set(expected) | {END_MARKER}
+    assert set(saved) == set(expected) | {END_MARKER, 'arch', 'stem'}
+    assert (saved['arch'], saved['stem']) == ('resnet50_bam', 'imagenet')
     for name, value in expected.items():
         np.testing.assert_array_equal(saved[name].asnumpy(), value, err_msg=name)
+
+
+@pytest.mark.parametrize('kind', ['legacy', 'zip'])
+def test_a_cbam_file_of_the_releases_structure_converts_and_names_its_network(kind, tmp_path):
+    """Their other release, ResNet50+CBAM, in the same structure ({'state_dict': 'module.*', ...}), at width 16 to
+    keep the test short: the network is told from the file, checked against their model and recorded; an --arch that
+    disagrees is one line."""
+    import mindspore as ms
+    official = official_torch_model(10, depth=50, att_type='CBAM', width=16, network_type='CIFAR10')
+    source = save_release(tmp_path / f'cbam_{kind}.pth', official, legacy=kind == 'legacy')
+    result = convert(source, tmp_path / 'cbam.ckpt')
+    assert result.returncode == 0, result.stderr
+    assert "checking: the authors' PyTorch resnet50_cbam (cifar stem, width 16)" in result.stdout
+    assert float(CHECK_LINE.search(result.stdout)['relative']) <= 1e-4
+    assert (f'use it with --arch resnet50_cbam --stem cifar --num_classes 10 --base_width 16' in result.stdout)
+    saved = ms.load_checkpoint(str(tmp_path / 'cbam.ckpt'))
+    assert (saved['arch'], saved['stem']) == ('resnet50_cbam', 'cifar')
+    refused = run_script('convert_checkpoint.py', '--torch_checkpoint', source, '--output', str(tmp_path / 'x.ckpt'),
+                         '--arch', 'resnet50_bam')
+    assert one_line_error(refused) == (f'convert_checkpoint.py: error: --arch resnet50_bam, but {source} holds '
+                                       f'resnet50_cbam with the cifar stem; pass --arch resnet50_cbam or leave it out')
 
 
 def test_a_bare_state_dict_without_the_data_parallel_prefix_converts(converted_10):
     path, result = converted_10
     assert 'PyTorch zip format' in result.stdout and '(10 classes)' in result.stdout
     assert float(CHECK_LINE.search(result.stdout)['relative']) <= 1e-4
-    assert f'wrote {path}: use it with --num_classes 10' in result.stdout
+    assert f'wrote {path}: use it with --arch resnet50_bam --stem imagenet --num_classes 10' in result.stdout
 
 
 def _damaged(state, name, value):
@@ -114,9 +136,9 @@ def bad_files(official, release_files, tmp_path_factory):
 
     cbam = {name.replace('bam1.channel_att', 'layer1.0.cbam.ChannelGate'): value for name, value in state.items()
             if not name.startswith(('bam2', 'bam3'))}
-    save('cbam.pth', {'state_dict': cbam}, 'is a CBAM checkpoint')
-    save('resnet50.pth', {name: value for name, value in state.items() if not name.startswith('bam')},
-         'has no BAM modules')
+    save('cbam.pth', {'state_dict': cbam}, "is not the authors' resnet50_cbam: state-dict entries")
+    save('five_blocks.pth', {name: value for name, value in state.items() if not name.startswith('layer3.5.')},
+         "has 5 bottleneck blocks in stage 3, which none of the authors' ResNets (18, 34, 50, 101) has")
     save('missing.pth', _damaged(state, 'layer3.2.bn2.running_var', None),
          "state-dict entries 1 missing (layer3.2.bn2.running_var)")
     save('shape.pth', _damaged(state, 'layer2.0.conv2.weight', torch.zeros(128, 128, 1, 1)),
@@ -141,7 +163,7 @@ def bad_files(official, release_files, tmp_path_factory):
 
 # One case of each kind of bad file runs the converter in a subprocess (the real entry point, as users run it); the
 # others of its kind call its main() in this process, with the same command line, status and stderr.
-BAD_CASES = {'cbam.pth': 'subprocess', 'resnet50.pth': 'in_process',  # another architecture
+BAD_CASES = {'cbam.pth': 'subprocess', 'five_blocks.pth': 'in_process',  # another architecture
              'nan.pth': 'subprocess', 'missing.pth': 'in_process', 'shape.pth': 'in_process',  # damaged entries
              'narrow_classifier.pth': 'in_process',
              'list.pth': 'subprocess', 'epoch_only.pth': 'in_process',  # no state dict

@@ -15,7 +15,7 @@ from src.models.small_map_conv import (CONVOLUTION, POINTWISE, UNROLLED, fast_pa
                                             use_small_map_convs)
 from src.convert.official_weights import official_to_mindspore
 from src.models.layers import conv2d
-from src.models.resnet50_bam import resnet50_bam
+from src.models.resnet import resnet50_bam
 
 # (in, out, kernel, stride, dilation, map size, bias, the form expected): every kind the network has on 2x2 and
 # 1x1 maps at 32x32 (stage 3 and 4 blocks, their strided first blocks, BAM's dilated and gate convs)

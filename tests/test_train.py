@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import (DATA_PARALLEL_BATCH, INTERRUPTED_EPOCHS, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET,
+from conftest import (DATA_PARALLEL_BATCH, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET,
                       STEPS_PER_EPOCH, VAL_PER_CLASS, checkpoint, parameter_digests, run_script, train_args)
 from src.engine.lr_schedule import learning_rates
 
@@ -93,27 +93,6 @@ def test_eval_reports_bad_checkpoints(converged_run, demo, tmp_path):
     assert result.returncode == 2 and 'does not exist' in result.stderr
 
 
-def test_resume_after_a_kill_continues_the_schedule(interrupted_run):
-    """The last resume of the interrupted run (killed during a save, interrupted, killed at random) goes on from
-    its checkpoint's epoch, step and learning rate to the end of the schedule."""
-    run = interrupted_run
-    assert run.final.returncode == 0, run.final.stderr
-    epoch = int(load(run.final_resumed_from)['epoch_num'].asnumpy())
-    assert 1 <= epoch < INTERRUPTED_EPOCHS and run.final_resumed_from == checkpoint(run.output_dir, epoch)
-    assert int(load(run.final_resumed_from)['global_step'].asnumpy()[0]) == epoch * STEPS_PER_EPOCH
-    schedule = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH,
-                              epochs=INTERRUPTED_EPOCHS)
-    assert (f'resuming after epoch {epoch} (step {epoch * STEPS_PER_EPOCH}, lr {schedule[epoch * STEPS_PER_EPOCH]:.6f})'
-            in run.final.stdout)
-    resumed = read_csv(run.output_dir / 'train_steps.csv')[len(run.steps_before_final):]
-    assert resumed[0]['epoch'] == str(epoch + 1) and int(resumed[0]['global_step']) == epoch * STEPS_PER_EPOCH + 5
-    for row in resumed:
-        assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
-    final = load(checkpoint(run.output_dir, INTERRUPTED_EPOCHS))
-    assert int(final['global_step'].asnumpy()[0]) == INTERRUPTED_EPOCHS * STEPS_PER_EPOCH
-    assert int(final['epoch_num'].asnumpy()) == INTERRUPTED_EPOCHS
-
-
 def test_the_constant_schedule_warms_up_then_holds_the_peak():
     rates = learning_rates('constant', lr_init=0.1, eta_min=0.0, steps_per_epoch=4, epochs=3, warmup_epochs=1)
     np.testing.assert_allclose(rates, [0.025, 0.05, 0.075, 0.1] + [0.1] * 8, rtol=1e-6)
@@ -173,7 +152,7 @@ def test_bad_input_fails_before_training(demo, tmp_path, extra, message):
 
 def test_resume_needs_a_training_checkpoint_of_the_same_run(converged_run, demo, tmp_path):
     from src.engine.checkpoint import save_atomically
-    from src.models.resnet50_bam import resnet50_bam
+    from src.models.resnet import resnet50_bam
     weights_only = save_atomically(resnet50_bam(10, base_width=8), str(tmp_path / 'weights.ckpt'))
     result = run_script(*train_args(demo, tmp_path, '--epoch_size', '2', '--resume', weights_only))
     assert result.returncode == 2 and 'holds no training state' in result.stderr

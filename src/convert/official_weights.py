@@ -1,5 +1,5 @@
-"""The authors' released PyTorch weights: read a checkpoint file as they published it, check that it holds their
-ResNet50+BAM, and map its state dict onto the parameter names of `src.models.resnet50_bam`.
+"""The authors' PyTorch weights: read a checkpoint file as they published it, tell which network of their family it
+holds and check it, and map its state dict onto the parameter names of `src.models.resnet`.
 
 The release (Jongchan/attention-module, README "Resume with checkpoints") is RESNET50_IMAGENET_BAM_best.pth.tar,
 written by `torch.save` in PyTorch 0.4.1 (the legacy, pre-zip format) as
@@ -7,9 +7,9 @@ written by `torch.save` in PyTorch 0.4.1 (the legacy, pre-zip format) as
 state-dict key starts with 'module.', BatchNorm layers carrying `num_batches_tracked`, tensors saved on a GPU.
 Also accepted: today's zip format, a bare state dict, and keys without 'module.'.
 
-The networks share their layer names; only BatchNorm's parameter names differ, and the channel gate's Linear
-weights (out, in) become 1x1 convolution weights (out, in, 1, 1). `official_to_mindspore` works on numpy arrays;
-`read_official_state_dict` needs PyTorch, imported only when it is called.
+The networks share their layer names; only BatchNorm's parameter names differ, and the Linear weights (out, in) of
+BAM's and CBAM's channel gates become 1x1 convolution weights (out, in, 1, 1). `official_to_mindspore` works on
+numpy arrays; `read_official_state_dict` needs PyTorch, imported only when it is called.
 """
 import os
 
@@ -18,6 +18,7 @@ import numpy as np
 from src.utils.errors import UsageError, some
 
 RELEASE_FILE = 'RESNET50_IMAGENET_BAM_best.pth.tar'
+RELEASE_ARCH = 'resnet50_bam'
 DATA_PARALLEL_PREFIX = 'module.'
 TORCH_INSTALL_HINT = 'pip install torch --index-url https://download.pytorch.org/whl/cpu'
 # pickle protocol 2 of torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, the start of every legacy file.
@@ -93,32 +94,49 @@ def read_official_state_dict(path):
     return content, state_dict_of(content, path)
 
 
-def check_official_state_dict(state, reference, path):
+def official_architecture(state, path):
+    """(arch, stem, width) of the network of the authors' family (src/models/family.py) that a state dict holds, told
+    from its keys and shapes: CBAM's or BAM's modules, basic blocks or bottlenecks and how many in stage 3, the
+    stem's kernel, the first convolution's channels; a UsageError for a state dict of none of them."""
+    from src.models.family import DEPTHS
+
+    stem_weight = state.get('conv1.weight')
+    if stem_weight is None or len(stem_weight.shape) != 4 or tuple(stem_weight.shape[1:]) not in ((3, 7, 7),
+                                                                                                  (3, 3, 3)):
+        raise UsageError(f'{path} has no ResNet stem (conv1.weight of 7x7 or 3x3 kernels on 3 channels): not a '
+                         f'network of the authors\' family')
+    stem = 'imagenet' if tuple(stem_weight.shape[2:]) == (7, 7) else 'cifar'
+    kind = 'bottleneck' if 'layer1.0.conv3.weight' in state else 'basic'
+    stage3 = len({name.split('.')[1] for name in state if name.startswith('layer3.')})
+    depth = next((depth for depth, (block, blocks) in DEPTHS.items() if block == kind and blocks[2] == stage3), None)
+    if depth is None:
+        raise UsageError(f'{path} has {stage3} {kind} blocks in stage 3, which none of the authors\' ResNets '
+                         f'(18, 34, 50, 101) has')
+    attention = 'cbam' if any('.cbam.' in name for name in state) else \
+        'bam' if any(name.startswith('bam1.') for name in state) else ''
+    return f'resnet{depth}{"_" + attention if attention else ""}', stem, int(stem_weight.shape[0])
+
+
+def check_official_state_dict(state, reference, path, arch=RELEASE_ARCH):
     """UsageError unless `state` ({name: tensor}) has the entries and shapes of `reference`, the state dict of the
-    official model (`src.convert.official_bam_torch.ResidualNetBAM`), except for the classifier's class count and the
-    optional `num_batches_tracked` counters. Returns the number of classes."""
+    official model `arch` (`src.convert.official_resnet_torch.ResidualNet`), except for the classifier's class
+    count and the optional `num_batches_tracked` counters. Returns the number of classes."""
     wanted = {name for name in reference if not name.endswith('num_batches_tracked')}
     given = {name for name in state if not name.endswith('num_batches_tracked')}
     missing, unexpected = sorted(wanted - given), sorted(given - wanted)
-    if any('.cbam.' in name for name in unexpected):
-        raise UsageError(f'{path} is a CBAM checkpoint (the authors\' other attention module, another architecture); '
-                         f'this converter takes their ResNet50+BAM, {RELEASE_FILE}')
-    if missing and not any(name.startswith('bam') for name in given):
-        raise UsageError(f'{path} has no BAM modules: a plain ResNet or another network, not the authors\' '
-                         f'ResNet50+BAM ({RELEASE_FILE})')
     if missing or unexpected:
         problems = ([f'{len(missing)} missing ({some(missing)})'] if missing else []) + \
                    ([f'{len(unexpected)} unexpected ({some(unexpected)})'] if unexpected else [])
-        raise UsageError(f'{path} is not the authors\' ResNet50+BAM: state-dict entries {" and ".join(problems)}')
+        raise UsageError(f'{path} is not the authors\' {arch}: state-dict entries {" and ".join(problems)}')
     num_classes = tuple(state['fc.weight'].shape)[0]
     wrong = [f'{name} {tuple(state[name].shape)} != {tuple(value.shape)}' for name, value in reference.items()
              if name in wanted and not name.startswith('fc.') and tuple(state[name].shape) != tuple(value.shape)]
     if tuple(state['fc.weight'].shape)[1:] != tuple(reference['fc.weight'].shape)[1:] or \
             tuple(state['fc.bias'].shape) != (num_classes,):
         wrong.append(f'fc.weight {tuple(state["fc.weight"].shape)} and fc.bias {tuple(state["fc.bias"].shape)} '
-                     f'are not a 2048 -> classes classifier')
+                     f'are not a {tuple(reference["fc.weight"].shape)[1]} -> classes classifier')
     if wrong:
-        raise UsageError(f'{path} is not the authors\' ResNet50+BAM: {len(wrong)} entries of another shape '
+        raise UsageError(f'{path} is not the authors\' {arch}: {len(wrong)} entries of another shape '
                          f'({some(wrong)})')
     return num_classes
 
@@ -134,8 +152,8 @@ def official_to_mindspore(state_dict):
         array = np.asarray(value, dtype=np.float32)
         if _is_batchnorm(module_name):
             field = _BATCHNORM_NAMES[field]
-        elif '.gate_c_fc_' in name and field == 'weight':
-            array = array.reshape(array.shape + (1, 1))
+        elif ('.gate_c_fc_' in name or '.ChannelGate.mlp.' in name) and field == 'weight':
+            array = array.reshape(array.shape + (1, 1))  # a Linear's (out, in) as a 1x1 convolution's
         converted[f'{module_name}.{field}'] = array
     return converted
 

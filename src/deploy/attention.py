@@ -1,5 +1,6 @@
-"""Pictures of what BAM attends to (attention_map.py is the command): each BAM's spatial map, upsampled to the
-image and drawn over it beside the image, one PNG per image, written whole or not at all."""
+"""Pictures of what BAM or CBAM attends to (attention_map.py is the command): the spatial map of each of the first
+three stages, upsampled to the image and drawn over it beside the image, one PNG per image, written whole or not at
+all."""
 import os
 
 import numpy as np
@@ -63,8 +64,12 @@ def upsampled(attention_map, height, width):
     return np.asarray(resized)
 
 
-def draw_attention_figure(image, maps, title, path):
-    """Save the picture of one image: the input, then each BAM's map over it, coloured from its min to its max."""
+PANEL_TITLES = {'bam': 'BAM{number} Ms(F)', 'cbam': 'CBAM stage {number}'}
+
+
+def draw_attention_figure(image, maps, title, path, attention='bam'):
+    """Save the picture of one image: the input, then the spatial map of each of the three stages' `attention`
+    ('bam' or 'cbam') over it, coloured from its min to its max."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.figure import Figure
@@ -83,7 +88,8 @@ def draw_attention_figure(image, maps, title, path):
         # A constant map gets the middle colour (matplotlib widens an empty colour range around the value).
         values = (f'raw {low:.3g} to {high:.3g} (spread {high - low:.3g})' if high > low
                   else f'constant {low:.3g}: no spatial preference')
-        axes.set_title(f'BAM{number} Ms(F), {attention_map.shape[0]}x{attention_map.shape[1]}\n{values}')
+        panel = PANEL_TITLES[attention].format(number=number)
+        axes.set_title(f'{panel}, {attention_map.shape[0]}x{attention_map.shape[1]}\n{values}')
         # A bar of its own, opaque: the overlay's colours are blended with the image.
         opaque = ScalarMappable(norm=overlay.norm, cmap=overlay.cmap)
         figure.colorbar(opaque, ax=axes, fraction=0.046, pad=0.03).set_label('raw Ms(F)')

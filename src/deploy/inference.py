@@ -73,11 +73,13 @@ def top_classes(row, class_names):
 
 
 def network_from_checkpoint(cfg, path):
-    """ResNet50-BAM with cfg's num_classes, base_width and bam_fusion, the weights of `path`, in inference mode."""
+    """The network of cfg's arch, stem, num_classes, base_width and bam_fusion with the weights of `path` (which
+    must hold that network), in inference mode."""
     from src.engine.checkpoint import load_weights
     from src.models import create_model
 
-    net = create_model(cfg.num_classes, base_width=cfg.base_width, fusion=cfg.bam_fusion)  # as exported: no CPU forms
+    net = create_model(arch=cfg.arch, stem=cfg.stem, num_classes=cfg.num_classes, base_width=cfg.base_width,
+                       fusion=cfg.bam_fusion)  # as exported: without the CPU's small-map forms
     load_weights(net, path)
     net.set_train(False)
     return net

@@ -49,6 +49,21 @@ def read_checkpoint(path):
         raise UsageError(f'cannot read checkpoint {path}: truncated or not a MindSpore checkpoint ({reason})') from error
 
 
+def architecture(net):
+    """What a checkpoint records of the network it holds (src/models/family.py): {'arch': ..., 'stem': ...}."""
+    return {'arch': net.arch, 'stem': net.stem_kind}
+
+
+def _other_architecture(net, saved, path):
+    """The phrase saying that `saved` holds another network than `net`, or None (also for a checkpoint written
+    before checkpoints recorded their network: its shapes are checked instead)."""
+    theirs = {key: saved[key] for key in ('arch', 'stem') if isinstance(saved.get(key), str)}
+    ours = architecture(net)
+    if not theirs or all(theirs[key] == ours[key] for key in theirs):
+        return None
+    return (f'{path} holds {theirs.get("arch", ours["arch"])} with the {theirs.get("stem", ours["stem"])} stem, '
+            f'not {ours["arch"]} with the {ours["stem"]} stem; pass --arch {theirs.get("arch", ours["arch"])} '
+            f'--stem {theirs.get("stem", ours["stem"])}')
 
 
 def _problems(expected, saved, path):
@@ -81,6 +96,9 @@ def _load_fitting(net, saved, path, skip=()):
     and finite values."""
     import mindspore as ms
 
+    other = _other_architecture(net, saved, path)
+    if other:
+        raise UsageError(other)
     expected = {param.name: tuple(param.shape) for param in net.get_parameters() if param.name not in skip}
     problem = _problems(expected, saved, path)
     if problem:
@@ -130,9 +148,10 @@ def save_atomically(save_obj, path, append_dict=None):
     return path
 
 
-def checkpoint_prefix(dataset_name):
-    """The original port's file prefix: train_resnet50_bam_<dataset>-<epoch>_<steps per epoch>.ckpt."""
-    return f'train_resnet50_bam_{dataset_name}'
+def checkpoint_prefix(arch, dataset_name):
+    """The original port's file prefix, for any network: train_<arch>_<dataset>-<epoch>_<steps per epoch>.ckpt
+    (train_resnet50_bam_imagenet-... for the default)."""
+    return f'train_{arch}_{dataset_name}'
 
 
 def training_state(epoch, steps_per_epoch, best_top1):
@@ -144,11 +163,12 @@ class CheckpointSaver:
     """The checkpoints of a training run, each the whole training cell (weights, optimizer momentum, step counter,
     loss scale) with the training state a resumed run needs: one every `every_epochs` epochs and after the last of
     `epochs` in `directory`, keeping the newest `keep_max` of this prefix; and `best_path`, replaced whenever
-    validation improves."""
+    validation improves. Each records `network` (see architecture)."""
 
-    def __init__(self, train_network, *, directory, prefix, every_epochs, keep_max, epochs, steps_per_epoch,
-                 best_path):
+    def __init__(self, train_network, *, network, directory, prefix, every_epochs, keep_max, epochs,
+                 steps_per_epoch, best_path):
         self.train_network = train_network
+        self.network = network
         self.directory = directory
         self.prefix = prefix
         self.every_epochs = every_epochs
@@ -158,13 +178,15 @@ class CheckpointSaver:
         self.best_path = best_path
 
     def save_best(self, epoch, best_top1):
-        save_atomically(self.train_network, self.best_path, training_state(epoch, self.steps_per_epoch, best_top1))
+        save_atomically(self.train_network, self.best_path,
+                        {**self.network, **training_state(epoch, self.steps_per_epoch, best_top1)})
 
     def save_if_due(self, epoch, best_top1):
         if epoch % self.every_epochs and epoch != self.epochs:
             return
         path = os.path.join(self.directory, f'{self.prefix}-{epoch}_{self.steps_per_epoch}{CHECKPOINT_SUFFIX}')
-        save_atomically(self.train_network, path, training_state(epoch, self.steps_per_epoch, best_top1))
+        save_atomically(self.train_network, path, {**self.network, **training_state(epoch, self.steps_per_epoch,
+                                                                                     best_top1)})
         ours = [name for name in os.listdir(self.directory)
                 if name.startswith(f'{self.prefix}-') and name.endswith(CHECKPOINT_SUFFIX)]
         for name in sorted(ours, key=_natural_key)[:-self.keep_max]:

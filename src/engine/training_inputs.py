@@ -32,7 +32,7 @@ def check_inputs(cfg):
     check_output_dir(cfg.output_dir, '--output_dir')
     checkpoint_dir = check_output_dir(os.path.join(cfg.output_dir, 'ckpt'), 'the checkpoint folder')
     # The longest name a checkpoint of this run can take (steps per epoch are known only once the data is read).
-    check_name_fits(os.path.join(checkpoint_dir, f'{checkpoint_prefix(cfg.name)}-{cfg.epoch_size}_{10 ** 9}.ckpt'),
+    check_name_fits(os.path.join(checkpoint_dir, f'{checkpoint_prefix(cfg.arch, cfg.name)}-{cfg.epoch_size}_{10 ** 9}.ckpt'),
                     '--name')
     return checkpoint_dir
 

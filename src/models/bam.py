@@ -14,10 +14,11 @@ from collections import OrderedDict
 import mindspore.nn as nn
 import mindspore.ops as ops
 
+from src.models.family import REDUCTIONS
 from src.models.layers import conv2d, pytorch_default
 
 FUSIONS = ('product', 'sum')
-REDUCTION = 16  # BAM's reduction ratio r
+REDUCTION = REDUCTIONS['bam']  # BAM's reduction ratio r
 DILATION = 4    # BAM's dilation value d
 
 

@@ -25,7 +25,6 @@ def conv2d(in_channels, out_channels, kernel_size, *, stride=1, dilation=1, bias
                      has_bias=bias, weight_init=weight_init or kaiming_normal_fan_out(), bias_init='zeros')
 
 
-
 class ZeroBorder(nn.Cell):
     """A border of one zero around H and W. Written as zero slices concatenated to the input because MindSpore's
     CPU Pad kernels are slow (nn.Pad: 0.35 s, ops.pad: 0.16 s on the 16 x 64 x 112 x 112 stem map, this: 0.016 s).
