@@ -1,5 +1,6 @@
 """Shared test set-up: the repository on sys.path and MindSpore on the CPU with the oneDNN ISA cap."""
 import contextlib
+import csv
 import fcntl
 import os
 import pickle
@@ -250,6 +251,18 @@ def train_args(demo, output_dir, *extra):
             '--batch_size', str(BATCH), '--output_dir', str(output_dir), *SMALL_NET, *extra)
 
 
+def read_csv(path):
+    """The rows of a metrics CSV file, as dicts."""
+    with open(path, encoding='utf-8') as handle:
+        return list(csv.DictReader(handle))
+
+
+def load(path):
+    """A checkpoint's entries (mindspore.load_checkpoint)."""
+    import mindspore as ms
+    return ms.load_checkpoint(str(path))
+
+
 def checkpoint(output_dir, epoch):
     return output_dir / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
 
@@ -282,7 +295,7 @@ def trained_run(demo_set, tmp_path_factory):
     return made_once(tmp_path_factory, 'trained', make)
 
 
-# One training run stopped five ways, resumed after each stop, for the kill -9, Ctrl-C and resume checks.
+# One training run stopped three ways, resumed after each stop, for the kill -9, Ctrl-C and resume checks.
 
 INTERRUPTED_EPOCHS = 3
 
@@ -310,13 +323,11 @@ def newest_checkpoint(output_dir):
 
 @pytest.fixture(scope='session')
 def interrupted_run(demo_set, tmp_path_factory):
-    """train.py for INTERRUPTED_EPOCHS epochs of demo_set (validated, a checkpoint every epoch), stopped five ways
+    """train.py for INTERRUPTED_EPOCHS epochs of demo_set (validated, a checkpoint every epoch), stopped three ways
     and each time resumed from its newest checkpoint: killed (SIGKILL) half-way through writing epoch 2's
-    checkpoint; interrupted (SIGINT, Ctrl-C) at its first logged step, half-way through writing epoch 2's checkpoint
-    and while validating epoch 2; killed at a random moment of its next epoch (start-up included); then run to the
-    end. Returns a SimpleNamespace: output_dir, args, and per stop (killed_while_saving, ctrl_c,
-    ctrl_c_while_saving, ctrl_c_while_validating, killed_at_random) the exit status, stderr and checkpoint_states
-    right after it;
+    checkpoint; interrupted (SIGINT, Ctrl-C) at its first logged step; killed at a random moment of its next epoch
+    (start-up included); then run to the end. Returns a SimpleNamespace: output_dir, args, and per stop
+    (killed_while_saving, ctrl_c, killed_at_random) the exit status, stderr and checkpoint_states right after it;
     ctrl_c.resumed_from; killed_at_random.moment (where the kill landed); final (CompletedProcess of the last
     resume), final_resumed_from and steps_before_final (rows of train_steps.csv before it); second_run and
     new_run_after (CompletedProcess of a run into the folder, without --resume, while the Ctrl-C run held it and
@@ -368,8 +379,6 @@ def _interrupt_and_resume(demo, output_dir):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     run.ctrl_c.__dict__.update(vars(stopped(process, stderr)))
-    run.ctrl_c_while_saving = signalled_while('SIGINT', 'saving:-2_')
-    run.ctrl_c_while_validating = signalled_while('SIGINT', 'validating')
 
     # At random: during start-up, or after one of the next epoch's progress lines (one per 5 steps, then the epoch's),
     # never later, so the kill always lands before the run could end by itself.

@@ -1,29 +1,18 @@
-"""One training run of the demo set stopped five ways and resumed after each (conftest.interrupted_run): killed
-(SIGKILL) half-way through writing a checkpoint, interrupted (Ctrl-C) during an epoch, during a save and during a
-validation, killed at a random moment; then run to its end. No checkpoint is ever lost or left half-written, each
-Ctrl-C is one line, and the resumed schedule goes on where it stopped. The tests that read this run are in this one
+"""One training run of the demo set stopped three ways and resumed after each (conftest.interrupted_run): killed
+(SIGKILL) half-way through writing a checkpoint, interrupted (Ctrl-C) during an epoch, killed at a random moment;
+then run to its end. No checkpoint is ever lost or left half-written, Ctrl-C is one line, and the resumed schedule
+goes on where it stopped. The tests that read this run are in this one
 file, so that one test process makes it while the other goes on with other files."""
-import csv
 import signal
 import subprocess
 
 import pytest
 
-from conftest import INTERRUPTED_EPOCHS, STEPS_PER_EPOCH, checkpoint
+from conftest import INTERRUPTED_EPOCHS, STEPS_PER_EPOCH, checkpoint, load, read_csv
 from src.engine.lr_schedule import learning_rates
 from test_faults import assert_fault, loads, no_partial_files
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
-
-
-def read_csv(path):
-    with open(path, encoding='utf-8') as handle:
-        return list(csv.DictReader(handle))
-
-
-def load(path):
-    import mindspore as ms
-    return ms.load_checkpoint(str(path))
 
 
 def test_kill_9_during_a_save_and_at_a_random_moment_never_loses_a_checkpoint(interrupted_run):
@@ -51,21 +40,6 @@ def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(int
     result = subprocess.CompletedProcess('train.py', ctrl_c.status, '', ctrl_c.stderr)
     line = assert_fault(result, 'train.py: interrupted: the last good checkpoint is', status=130)
     assert f'(continue with --resume {ctrl_c.resumed_from})' in line and loads(ctrl_c.resumed_from)
-
-
-@pytest.mark.parametrize('moment', ['ctrl_c_while_saving', 'ctrl_c_while_validating'])
-def test_ctrl_c_during_a_save_or_a_validation_keeps_the_last_good_checkpoint(moment, interrupted_run):
-    """Ctrl-C half-way through writing epoch 2's checkpoint, or while epoch 2 is validated: one line naming epoch 1's
-    checkpoint, status 130, no half-written file, no epoch 2 checkpoint."""
-    from src.utils.files import PARTIAL_PREFIX
-    stop = getattr(interrupted_run, moment)
-    result = subprocess.CompletedProcess('train.py', stop.status, '', stop.stderr)
-    first = checkpoint(interrupted_run.output_dir, 1)
-    assert_fault(result, f'train.py: interrupted: the last good checkpoint is {first} (continue with --resume {first})',
-                 status=130)
-    assert all(stop.checkpoints.values()) and first.name in stop.checkpoints
-    assert checkpoint(interrupted_run.output_dir, 2).name not in stop.checkpoints
-    assert not [name for name in stop.checkpoints if name.startswith(PARTIAL_PREFIX)]
 
 
 def test_a_run_into_a_folder_another_run_holds_stops_at_once_naming_it(interrupted_run):

@@ -85,7 +85,7 @@ def test_the_release_converts_in_both_formats(kind, release_files, official, tmp
         np.testing.assert_array_equal(saved[name].asnumpy(), value, err_msg=name)
 
 
-@pytest.mark.parametrize('kind', ['legacy', 'zip'])
+@pytest.mark.parametrize('kind', ['zip'])  # the legacy format is read as for the BAM release (above)
 def test_a_cbam_file_of_the_releases_structure_converts_and_names_its_network(kind, tmp_path):
     """Their other release, ResNet50+CBAM, in the same structure ({'state_dict': 'module.*', ...}), at width 16 to
     keep the test short: the network is told from the file, checked against their model and recorded; an --arch that
@@ -97,7 +97,7 @@ def test_a_cbam_file_of_the_releases_structure_converts_and_names_its_network(ki
     assert result.returncode == 0, result.stderr
     assert "checking: the authors' PyTorch resnet50_cbam (cifar stem, width 16)" in result.stdout
     assert float(CHECK_LINE.search(result.stdout)['relative']) <= 1e-4
-    assert (f'use it with --arch resnet50_cbam --stem cifar --num_classes 10 --base_width 16' in result.stdout)
+    assert 'use it with --arch resnet50_cbam --stem cifar --num_classes 10 --base_width 16' in result.stdout
     saved = ms.load_checkpoint(str(tmp_path / 'cbam.ckpt'))
     assert (saved['arch'], saved['stem']) == ('resnet50_cbam', 'cifar')
     refused = run_script('convert_checkpoint.py', '--torch_checkpoint', source, '--output', str(tmp_path / 'x.ckpt'),
@@ -289,7 +289,8 @@ def tune_args(target, output_dir, checkpoint, *extra):
 
 def load(path):
     import mindspore as ms
-    return {name: param.asnumpy() for name, param in ms.load_checkpoint(str(path)).items()}
+    return {name: param.asnumpy() for name, param in ms.load_checkpoint(str(path)).items()
+            if not isinstance(param, str)}  # the network's name, recorded beside the parameters
 
 
 def assert_only_the_classifier_changed(before, after):

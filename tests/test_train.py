@@ -1,6 +1,5 @@
 """train.py and eval.py for real on the demo data: convergence, resume after a kill, the non-finite loss guard,
 mixed precision on the CPU, a two-worker msrun run, checkpoint evaluation, and the error paths."""
-import csv
 import os
 import subprocess
 import sys
@@ -9,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import (DATA_PARALLEL_BATCH, PARALLEL_TRAIN_PER_CLASS, REPO, SMALL_NET,
-                      STEPS_PER_EPOCH, VAL_PER_CLASS, checkpoint, parameter_digests, run_script, train_args)
+                      STEPS_PER_EPOCH, VAL_PER_CLASS, checkpoint, load, parameter_digests, read_csv, run_script,
+                      train_args)
 from src.engine.lr_schedule import learning_rates
 
 
@@ -21,16 +21,6 @@ def demo(demo_set):
 @pytest.fixture(scope='module')
 def converged_run(trained_run):
     return trained_run
-
-
-def read_csv(path):
-    with open(path, encoding='utf-8') as handle:
-        return list(csv.DictReader(handle))
-
-
-def load(path):
-    import mindspore as ms
-    return ms.load_checkpoint(str(path))
 
 
 def test_a_short_run_converges_far_above_chance(converged_run):
