@@ -418,18 +418,18 @@ def test_no_thread_of_a_command_takes_a_signal_but_the_one_that_answers(command)
         result.stdout[-500:]
 
 
-@pytest.mark.parametrize('moment', ['saving:-1_', 'validating'])
-def test_ctrl_c_during_a_save_or_a_validation_is_one_line_and_leaves_no_half_file(moment, demo_set, tmp_path):
+@pytest.mark.parametrize('moment', ['saving:-1_2', 'validating'])
+def test_ctrl_c_during_a_save_or_a_validation_is_one_line_and_leaves_no_half_file(moment, tiny_demo, tmp_path):
     """Ctrl-C half-way through writing epoch 1's checkpoint, or while epoch 1 is validated (tests/signalled_while.py
-    sends it there every time): one line, status 130, no checkpoint, no half-written file, nothing in the working
-    folder."""
+    sends it there every time), in a run of two steps: one line, status 130, no checkpoint, no half-written file,
+    nothing in the working folder."""
     work = tmp_path / 'work'
     work.mkdir()
     validating = 'true' if moment == 'validating' else 'false'  # a validation would save the best checkpoint first
     result = subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'signalled_while.py'), 'SIGINT', moment,
                              *[os.path.join(REPO, arg) if arg == 'train.py' else arg
-                               for arg in train_args(demo_set, tmp_path / 'out', '--epoch_size', '1', '--run_eval',
-                                                     validating)]],
+                               for arg in train_args(tiny_demo, tmp_path / 'out', '--epoch_size', '1', '--batch_size',
+                                                     '16', '--run_eval', validating)]],
                             cwd=work, capture_output=True, text=True, timeout=600, check=False)
     assert_fault(result, 'train.py: interrupted: no checkpoint was saved', status=130)
     assert not os.listdir(work) and no_partial_files(tmp_path / 'out', tmp_path / 'out' / 'ckpt')

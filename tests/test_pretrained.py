@@ -87,17 +87,17 @@ def test_the_release_converts_in_both_formats(kind, release_files, official, tmp
 
 @pytest.mark.parametrize('kind', ['zip'])  # the legacy format is read as for the BAM release (above)
 def test_a_cbam_file_of_the_releases_structure_converts_and_names_its_network(kind, tmp_path):
-    """Their other release, ResNet50+CBAM, in the same structure ({'state_dict': 'module.*', ...}), at width 16 to
+    """Their other release, ResNet50+CBAM, in the same structure ({'state_dict': 'module.*', ...}), at width 4 to
     keep the test short: the network is told from the file, checked against their model and recorded; an --arch that
     disagrees is one line."""
     import mindspore as ms
-    official = official_torch_model(10, depth=50, att_type='CBAM', width=16, network_type='CIFAR10')
+    official = official_torch_model(10, depth=50, att_type='CBAM', width=4, network_type='CIFAR10')
     source = save_release(tmp_path / f'cbam_{kind}.pth', official, legacy=kind == 'legacy')
     result = convert(source, tmp_path / 'cbam.ckpt')
     assert result.returncode == 0, result.stderr
-    assert "checking: the authors' PyTorch resnet50_cbam (cifar stem, width 16)" in result.stdout
+    assert "checking: the authors' PyTorch resnet50_cbam (cifar stem, width 4)" in result.stdout
     assert float(CHECK_LINE.search(result.stdout)['relative']) <= 1e-4
-    assert 'use it with --arch resnet50_cbam --stem cifar --num_classes 10 --base_width 16' in result.stdout
+    assert 'use it with --arch resnet50_cbam --stem cifar --num_classes 10 --base_width 4' in result.stdout
     saved = ms.load_checkpoint(str(tmp_path / 'cbam.ckpt'))
     assert (saved['arch'], saved['stem']) == ('resnet50_cbam', 'cifar')
     refused = run_script('convert_checkpoint.py', '--torch_checkpoint', source, '--output', str(tmp_path / 'x.ckpt'),
