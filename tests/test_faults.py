@@ -742,3 +742,27 @@ def test_the_inference_script_stops_before_the_app_with_the_reason(case, message
     assert result.returncode == 2, result.stdout + result.stderr
     assert message in result.stderr and 'Traceback' not in result.stdout + result.stderr
     assert '[infer]' not in result.stdout
+
+
+FINISHED_THEN_SIGNALLED = """
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+from src.utils.interrupts import answer_signals_if_main
+answer_signals_if_main(__name__)
+import atexit
+from src.utils.errors import run_main
+
+def main():
+    print('results written', flush=True)
+
+atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(2)))  # Ctrl-C as the program ends
+run_main(main)
+"""
+
+
+def test_ctrl_c_after_a_command_finished_does_not_call_it_interrupted():
+    """A Ctrl-C that lands after main() returned (its results and report written, the interpreter ending): the
+    command's own status and no "interrupted" line, which would say results were lost that were written."""
+    result = subprocess.run([sys.executable, '-c', FINISHED_THEN_SIGNALLED, REPO], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, 'results written\n', '')

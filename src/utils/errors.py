@@ -32,18 +32,21 @@ def run_main(main):
     own main(), so that a test calling it leaves its process's signals as they were). The output folders and files
     main() held are released when it returns."""
     from src.utils.files import release_locks
-    from src.utils.interrupts import answer_signals
+    from src.utils.interrupts import answer_signals, stop_answering
 
     prog = os.path.basename(sys.argv[0])
     if main.__module__ == '__main__':  # a program of its own, not a call inside another one (a test)
         answer_signals(prog)
     try:
-        return main()
+        result = main()
     except UsageError as error:
+        stop_answering(2)
         sys.stderr.write(f'{prog}: error: {error}\n')
         sys.exit(2)
     finally:
         release_locks()
+    stop_answering(0)  # the work is done: a signal from now on does not make it "interrupted"
+    return result
 
 
 def first_line(error):

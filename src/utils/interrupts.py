@@ -24,6 +24,7 @@ from src.utils.files import release_locks, remove_writes_under_way
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _kept = []  # at most one function saying what the interrupted command kept, e.g. its last checkpoint
+_finished = []  # the exit status of a command that has finished its work
 _answering = threading.Lock()
 HANDLER_CHECK_SECONDS = 0.05
 SIGACTION_BYTES = 256  # more than any libc's struct sigaction: it is copied whole, never read field by field
@@ -73,6 +74,13 @@ def _keep_handlers():
         time.sleep(HANDLER_CHECK_SECONDS)
 
 
+def stop_answering(status):
+    """The command has finished, with exit `status` (its results and its last line written): a signal from now on
+    ends the process at once with that status and no line, since nothing was interrupted (a Ctrl-C while MindSpore
+    tears down still ends it)."""
+    _finished[:] = [status]
+
+
 def report_kept(what_was_kept):
     """Have the interruption line say what the command kept: `what_was_kept()` returns a phrase."""
     _kept[:] = [what_was_kept]
@@ -80,6 +88,8 @@ def report_kept(what_was_kept):
 
 def _answer(prog, signum):
     _answering.acquire()  # pylint: disable=consider-using-with  # the first signal answers; the process then ends
+    if _finished:
+        os._exit(_finished[0])  # pylint: disable=protected-access
     remove_writes_under_way()
     release_locks()
     how = '' if signum == signal.SIGINT else f' by {signal.Signals(signum).name}'
