@@ -42,12 +42,11 @@ import time
 import numpy as np
 
 from src.config import parse_config
-from src.deploy.inference import forward_with_hooks
+from src.models.cost import multiply_adds
 from src.utils.errors import run_main
 from src.utils.files import check_output_dir, write_json
 
 MATMUL_SIZE = 3072
-MATMUL_RUNS = 7
 TRAINING_FLOP_FACTOR = 3  # backward costs about twice the forward
 OFFICIAL_MODEL = (64, 'product')  # base_width and bam_fusion of the authors' model, PyTorch's reference
 # Report entries copied from the configuration.
@@ -80,30 +79,14 @@ def median_call_seconds(call, warmup, steps, reference=None):
     return first, timings, reference_timings
 
 
-def matmul_gflops(size=MATMUL_SIZE, runs=MATMUL_RUNS):
-    """Median float32 matrix-multiply rate of numpy's BLAS in GFLOP/s (the BLAS uses every CPU it may)."""
+def matmul_gflops(warmup, runs, size=MATMUL_SIZE):
+    """Median float32 matrix-multiply rate of numpy's BLAS in GFLOP/s over `runs` timed calls after `warmup` (the
+    BLAS uses every CPU it may)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
-    _, timings, _ = median_call_seconds(lambda: a @ b, 1, runs)
+    _, timings, _ = median_call_seconds(lambda: a @ b, warmup, runs)
     return 2 * size ** 3 / statistics.median(timings) / 1e9
-
-
-def forward_flops(net, image_height, image_width):
-    """2 x the multiply-adds of every convolution and dense layer of one image's forward pass, counted on a real
-    forward pass."""
-    from mindspore import nn
-
-    multiply_adds = []
-
-    def count(cell, _inputs, output):
-        if isinstance(cell, nn.Conv2d):
-            multiply_adds.append(output.size * cell.in_channels // cell.group * int(np.prod(cell.kernel_size)))
-        else:
-            multiply_adds.append(output.size * cell.in_channels)
-
-    forward_with_hooks(net, (nn.Conv2d, nn.Dense), count, image_height=image_height, image_width=image_width)
-    return 2 * sum(multiply_adds)
 
 
 class PeakMemory:
@@ -253,12 +236,12 @@ def run_benchmark(cfg):
     memory = PeakMemory()
     bound = None
     if on_cpu:
-        progress(f'float32 matrix multiply, {MATMUL_SIZE} x {MATMUL_SIZE}, median of {MATMUL_RUNS}')
-        bound = matmul_gflops()
+        progress(f'float32 matrix multiply, {MATMUL_SIZE} x {MATMUL_SIZE}, median of {cfg.bench_steps}')
+        bound = matmul_gflops(cfg.bench_warmup, cfg.bench_steps)
         progress(f'  {bound:.0f} GFLOP/s')
 
     net = create_model(**model_options(cfg, device.target))
-    flops_per_image = forward_flops(net, cfg.image_height, cfg.image_width)
+    flops_per_image = 2 * multiply_adds(net, cfg.image_height, cfg.image_width)
     fast_convs = sum(isinstance(cell, SmallMapConv2d) for _, cell in net.cells_and_names())
     images, labels = synthetic_batch(cfg)
     runs = f'{cfg.bench_warmup} warm-up + {cfg.bench_steps} timed steps'

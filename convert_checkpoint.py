@@ -33,12 +33,9 @@ from src.utils.files import check_name_fits, check_not_an_input, check_output_di
 from src.convert.official_weights import (check_official_state_dict, import_torch, non_finite_entries,
                                           official_architecture, official_to_mindspore, read_official_state_dict,
                                           torch_file_format)
-from src.models.family import ARCHS, STEMS, parse_arch
+from src.models.family import ARCHS, STEMS
 
 CHECK_IMAGES = 3
-# The official models' fixed average pools take 224x224 inputs only after the ImageNet stem, 32x32 after the CIFAR one.
-CHECK_SIZE = {'imagenet': 224, 'cifar': 32}
-ATT_TYPES = {'': None, 'bam': 'BAM', 'cbam': 'CBAM'}  # their att_type
 TOLERANCE = 1e-4  # largest logit difference over the largest |logit|
 CHECKPOINT_SUFFIX = '.ckpt'
 
@@ -71,18 +68,11 @@ def output_path(path):
     return path
 
 
-def official_model(arch, stem, width, num_classes):
-    """The authors' model `arch` in PyTorch, untrained."""
-    from src.convert.official_resnet_torch import ResidualNet
-
-    depth, attention = parse_arch(arch)
-    return ResidualNet('ImageNet' if stem == 'imagenet' else 'CIFAR10', depth, num_classes, ATT_TYPES[attention],
-                       width=width)
-
-
 def official_model_with(state, arch, stem, width, num_classes):
     """The authors' model `arch` in PyTorch with `state` loaded, in inference mode."""
-    model = official_model(arch, stem, width, num_classes)
+    from src.convert.official_resnet_torch import official_model
+
+    model = official_model(arch, stem, num_classes, width)
     model.load_state_dict(state, strict=False)  # strict except for num_batches_tracked, checked beforehand
     return model.eval()
 
@@ -136,11 +126,12 @@ def main():
     content, state = read_official_state_dict(args.torch_checkpoint)
     print(f'read {args.torch_checkpoint}: {describe(content, args.torch_checkpoint, state)}', flush=True)
     arch, stem, width = official_architecture(state, args.torch_checkpoint)
+    from src.convert.official_resnet_torch import CHECK_SIZE, official_model  # PyTorch is there: the file was read
     for option, given, found in (('--arch', args.arch, arch), ('--stem', args.stem, stem)):
         if given and given != found:
             raise UsageError(f'{option} {given}, but {args.torch_checkpoint} holds {arch} with the {stem} stem; pass '
                              f'{option} {found} or leave it out')
-    num_classes = check_official_state_dict(state, official_model(arch, stem, width, 1).state_dict(),
+    num_classes = check_official_state_dict(state, official_model(arch, stem, 1, width).state_dict(),
                                             args.torch_checkpoint, arch)
     arrays = official_to_mindspore({name: value.float().numpy() for name, value in state.items()})
     damaged = non_finite_entries(arrays)

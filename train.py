@@ -79,7 +79,8 @@ def main():
     if cfg.linear_probe:
         train_classifier_only(net)
     learning_rates = schedule(cfg.lr_scheduler, lr_init=cfg.lr_init, eta_min=cfg.eta_min, steps_per_epoch=steps,
-                              epochs=cfg.epoch_size, warmup_epochs=cfg.warmup_epochs, t_max_epochs=cfg.T_max)
+                              epochs=cfg.epoch_size, warmup_epochs=cfg.warmup_epochs, t_max_epochs=cfg.T_max,
+                              step_epochs=cfg.lr_step_epochs, step_factor=cfg.lr_step_factor)
     train_network = build_train_network(cfg, net, learning_rates, device.target)
     start_epoch, best_top1 = 0, 0.0
     if cfg.resume:

@@ -5,7 +5,8 @@ Started by msrun on every machine of the run, one worker each, for example on tw
     msrun --worker_num=2 --local_worker_num=1 --master_addr=MACHINE_0 --master_port=29621 --node_rank=K \\
         --log_dir=logs --join=True benchmarks/allreduce.py [--elements N] [--runs 7]
 
-Rank 0 prints the figure (in its worker log).
+Each worker is set up as train.py's workers are (src.utils.device.setup_device: its share of the machine's CPUs,
+gradient all-reduce fusion on) and says so; rank 0 prints the figure (in its worker log).
 """
 import argparse
 import os
@@ -34,11 +35,16 @@ def main():
 
     import mindspore as ms
     from mindspore import ops
-    from mindspore.communication import get_group_size, get_rank, init
+    from mindspore.communication import get_group_size, get_rank
+    from mindspore.parallel._auto_parallel_context import auto_parallel_context
+    from src.config import parse_config
+    from src.utils.device import setup_device
 
-    ms.set_context(mode=ms.GRAPH_MODE)  # as train.py runs by default; the op is slower in PyNative mode
-    ms.set_device('CPU')
-    init()
+    # Graph mode, as train.py runs by default (the op is slower in PyNative mode), on the CPU.
+    device = setup_device(parse_config('allreduce', ['--device_target', 'CPU', '--run_distribute', 'true']))
+    # The public getter reports the fusion settings but not whether fusion is on.
+    print(f'rank {device.rank} of {device.group_size}: CPUs {sorted(os.sched_getaffinity(0))}, gradient all-reduce '
+          f'fusion {"on" if auto_parallel_context().get_enable_all_reduce_fusion() else "off"}', flush=True)
     elements = args.elements or gradient_elements()
     values = ms.Tensor(np.ones(elements, np.float32))
     all_reduce = ops.AllReduce()

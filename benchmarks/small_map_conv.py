@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from src.deploy.inference import forward_with_hooks
+from src.models.cost import forward_with_hooks
 from src.models.small_map_conv import CONVOLUTION, POINTWISE, UNROLLED, SmallMapConv2d, fast_path, padding_of
 from src.utils.files import write_json
 

@@ -110,13 +110,20 @@ SETTINGS = {
         'lr_init': Setting(0.02, 'peak learning rate (0.02 for one device; the original used 0.18 for eight)',
                            within='>0'),
         'lr_scheduler': Setting('cosine_annealing', 'learning rate after the warm-up: cosine_annealing (down to '
-                                                    '--eta_min over --T_max epochs) or constant (--lr_init)',
-                                ('cosine_annealing', 'constant')),
+                                                    '--eta_min over --T_max epochs), step (times --lr_step_factor '
+                                                    'every --lr_step_epochs epochs) or constant (--lr_init)',
+                                ('cosine_annealing', 'step', 'constant')),
         'T_max': Setting(0, 'cosine period in epochs after warm-up; 0 means the rest of the run', within='>=0'),
         'eta_min': Setting(0.0, 'learning rate at the end of the cosine', within='>=0'),
+        'lr_step_epochs': Setting(30, 'step scheduler: epochs between two cuts of the learning rate', within='>0'),
+        'lr_step_factor': Setting(0.1, 'step scheduler: what each cut multiplies the learning rate by',
+                                  within='(0, 1]'),
         'warmup_epochs': Setting(0, 'epochs of linear warm-up from 0 to --lr_init', within='>=0'),
         'momentum': Setting(0.9, 'SGD momentum', within='[0, 1)'),
-        'weight_decay': Setting(1e-4, 'L2 weight decay (not applied to biases and BatchNorm parameters)', within='>=0'),
+        'weight_decay': Setting(1e-4, 'L2 weight decay (on biases and BatchNorm parameters only with '
+                                      '--decay_bn_and_bias true)', within='>=0'),
+        'decay_bn_and_bias': Setting(False, "weight decay on biases and BatchNorm parameters too, as the authors' "
+                                            "recipe has it; false: on convolution and dense weights only"),
         'use_label_smooth': Setting(True, 'label-smoothed cross-entropy'),
         'label_smooth_factor': Setting(0.1, 'label smoothing factor', within='[0, 1)'),
         'amp_level': Setting('auto', 'mixed precision O0|O1|O2|O3; auto picks per device',

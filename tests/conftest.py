@@ -130,23 +130,12 @@ def tiny_demo(tmp_path_factory):
 
 def official_torch_model(num_classes=1000, seed=0, *, network_type='ImageNet', depth=50, att_type='BAM', width=64):
     """src.convert.official_resnet_torch.ResidualNet (by default the released ResNet50+BAM) with the official random
-    initialisation and random BatchNorm statistics, scales and biases (the initial ones, 0 and 1, would hide a mix-up
-    of BatchNorm fields), in inference mode."""
+    initialisation and random BatchNorm statistics, scales and biases, in inference mode."""
     import torch
-    from src.convert.official_resnet_torch import ResidualNet
+    from src.convert.official_resnet_torch import ResidualNet, with_random_state
 
     torch.manual_seed(seed)
-    official = ResidualNet(network_type, depth, num_classes, att_type, width=width)
-    generator = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for name, value in official.state_dict().items():
-            if name.endswith('running_var'):
-                value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
-            elif name.endswith(('running_mean', 'bias')):
-                value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
-            elif value.dim() == 1 and name.endswith('weight'):  # BN gammas
-                value.copy_(1 + torch.randn(value.shape, generator=generator) * 0.1)
-    return official.eval()
+    return with_random_state(ResidualNet(network_type, depth, num_classes, att_type, width=width), seed + 1)
 
 
 def authors_preprocessing(path, size=224, resize=256):

@@ -16,7 +16,7 @@ ORIGINAL_KEYS = ('name', 'pre_trained', 'num_classes', 'lr_init', 'batch_size', 
                  'label_smooth_factor', 'lr_scheduler', 'T_max', 'eta_min', 'warmup_epochs', 'loss_scale',
                  'is_dynamic_loss_scale', 'use_dataset_sink')
 ENTRY_POINTS = ('train.py', 'eval.py', 'export.py', 'predict.py', 'attention_map.py', 'benchmark.py')
-RECIPES = ('imagenet.yaml', 'imagenet_8p.yaml', 'demo.yaml')
+RECIPES = ('imagenet.yaml', 'imagenet_8p.yaml', 'demo.yaml', 'imagenet_bam_authors.yaml', 'imagenet_cbam_authors.yaml')
 
 
 def test_defaults_carry_the_original_keys_and_recipe():
@@ -174,6 +174,17 @@ def test_the_shipped_recipes_load_for_every_command(recipe):
     for command in COMMANDS:
         required = [argument for key in COMMANDS[command] if SETTING[key].required for argument in (f'--{key}', 'x')]
         parse_config('t', ['--config', path, *required], command=command)
+
+
+@pytest.mark.parametrize('attention', ['bam', 'cbam'])
+def test_the_authors_recipes_are_theirs(attention):
+    cfg = parse_config('t', ['--config', os.path.join(REPO, 'configs', f'imagenet_{attention}_authors.yaml')],
+                       command='train')
+    assert (cfg.arch, cfg.stem, cfg.batch_size, cfg.lr_init, cfg.epoch_size) == (f'resnet50_{attention}', 'imagenet',
+                                                                                 256, 0.1, 100)
+    assert (cfg.lr_scheduler, cfg.lr_step_epochs, cfg.lr_step_factor, cfg.warmup_epochs) == ('step', 30, 0.1, 0)
+    assert (cfg.momentum, cfg.weight_decay, cfg.decay_bn_and_bias) == (0.9, 1e-4, True)
+    assert (cfg.use_label_smooth, cfg.color_jitter, cfg.crop_min_scale, cfg.eval_resize) == (False, 0.0, 0.08, 'pil')
 
 
 def test_the_eight_device_recipe_is_the_originals():

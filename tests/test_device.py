@@ -138,36 +138,6 @@ def test_a_process_without_a_launcher_or_alone_is_not_bound():
         f'bound None cpus {MACHINE_CPUS}'
 
 
-GROUP_PROBE = textwrap.dedent('''
-    import os, sys
-    sys.path.insert(0, {repo!r})
-    from src.config import parse_config
-    from src.utils.device import setup_device
-    device = setup_device(parse_config('probe', ['--device_target', 'CPU', '--run_distribute', 'true']))
-    # The public getter reports the fusion settings but not whether fusion is on.
-    from mindspore.parallel._auto_parallel_context import auto_parallel_context
-    print('rank', device.rank, 'of', device.group_size, 'cpus', sorted(os.sched_getaffinity(0)),
-          'fusion', auto_parallel_context().get_enable_all_reduce_fusion())
-''')
-
-
-@needs_two_cpus
-@pytest.mark.slow
-def test_msrun_workers_get_their_own_cpus_and_fused_all_reduce(tmp_path):
-    probe = tmp_path / 'probe.py'
-    probe.write_text(GROUP_PROBE.format(repo=REPO))
-    logs = tmp_path / 'logs'
-    result = run_script('-c', 'import sys; from mindspore.parallel.cluster.run import main; sys.exit(main())',
-                        '--worker_num=2', '--local_worker_num=2', f'--master_port={20000 + os.getpid() % 20000}',
-                        f'--log_dir={logs}', '--join=True', str(probe), timeout=300,
-                        env={'PATH': f'{os.path.dirname(sys.executable)}:{os.environ["PATH"]}',
-                             'LOCAL_WORKER_NUM': '2'})
-    assert result.returncode == 0, result.stdout + result.stderr
-    for rank in (0, 1):
-        log = (logs / f'worker_{rank}.log').read_text()
-        assert f'rank {rank} of 2 cpus {worker_cpus(MACHINE_CPUS, rank, 2)} fusion True' in log, log[-2000:]
-
-
 # A child that asks to die with its parent, and a parent that starts it and reports its pid.
 CHILD_PROBE = ('import os, sys, time; sys.path.insert(0, sys.argv[1]); from src.utils.device import exit_with_parent; '
                'exit_with_parent(os.getppid()); print("ready", flush=True); time.sleep(600)')

@@ -12,7 +12,7 @@ from src.engine.epoch_end import EpochEnd
 from src.engine.lr_schedule import learning_rates
 from src.engine.monitor import LossMonitor
 from src.engine.validation import Validator
-from src.models.resnet import resnet50_bam
+from src.models import create_model
 
 EPOCHS, BATCH = 2, 8
 
@@ -27,7 +27,7 @@ def short_run(demo, output_dir, monitor_first):
     train_set = create_dataset(str(demo / 'train'), training=True, **common)
     val_set = create_dataset(str(demo / 'val'), training=False, **common)
     steps = train_set.steps_per_epoch
-    net = resnet50_bam(10, base_width=4, zero_init_residual=True)
+    net = create_model(arch='resnet18', num_classes=10, base_width=4, zero_init_residual=True)  # quick to compile
     rates = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=steps, epochs=EPOCHS)
     train_network = nn.TrainOneStepCell(nn.WithLossCell(net, nn.CrossEntropyLoss()),
                                         nn.Momentum(net.trainable_params(), ms.Tensor(rates), momentum=0.9))

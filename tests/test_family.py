@@ -4,28 +4,30 @@ a transcription of their code): the same parameter names and shapes and, loaded 
 logits (relative 1e-4), the ImageNet stem at 224x224 and the CIFAR stem at 32x32, where their fixed average pools
 equal the global one. Compared at width 16 (theirs is 64): every layer and module is there, at a cost the suite's
 budget takes."""
+import os
+
 import numpy as np
 import pytest
 
 import mindspore as ms
 
-from conftest import official_torch_model
 from src.config import parse_config
 from src.convert.official_weights import official_to_mindspore
 from src.engine.checkpoint import architecture, load_weights, save_atomically
 from src.models import create_model
-from src.models.family import ARCHS, STEMS, parse_arch, width_step
+from src.models.family import ARCHS, STEMS, width_step
 from src.utils.errors import UsageError
 
 WIDTH = 16
-ATT_TYPES = {'': None, 'bam': 'BAM', 'cbam': 'CBAM'}
 
 
 def official_twin(arch, stem):
     """(the authors' model with random weights, ours loaded with them), both in inference mode."""
-    depth, attention = parse_arch(arch)
-    official = official_torch_model(10, network_type='ImageNet' if stem == 'imagenet' else 'CIFAR10', depth=depth,
-                                    att_type=ATT_TYPES[attention], width=WIDTH)
+    import torch
+    from src.convert.official_resnet_torch import official_model, with_random_state
+
+    torch.manual_seed(0)
+    official = with_random_state(official_model(arch, stem, 10, WIDTH))
     ours = create_model(arch=arch, stem=stem, num_classes=10, base_width=WIDTH)
     converted = official_to_mindspore({name: value.numpy() for name, value in official.state_dict().items()})
     assert {name: value.shape for name, value in converted.items()} == \
@@ -96,3 +98,42 @@ def test_attention_pictures_of_a_network_without_attention_are_refused(tmp_path)
                         str(tmp_path), '--arch', 'resnet34', '--output_dir', str(tmp_path / 'out'))
     assert result.returncode == 2 and result.stderr == ('attention_map.py: error: --arch resnet34 has no attention '
                                                         'module to draw: name a network with _bam or _cbam\n')
+
+
+# Each kind of block, attention and stem through export.py (ONNX, checked by ONNX Runtime as it is written) and the
+# C++ app; benchmarks/family_exports.py does all 24 networks in both formats with both batch kinds.
+DEPLOYED = [('resnet18', 'cifar'), ('resnet34_bam', 'imagenet'), ('resnet50_cbam', 'cifar')]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch, stem', DEPLOYED)
+def test_each_kind_of_network_exports_and_runs_in_the_app(arch, stem, infer_app_build, repository_build, tmp_path):
+    import subprocess
+
+    from conftest import INFER_APP, run_script
+    from src.data.demo_data import build_demo_data
+    from src.deploy.inference import largest_difference, logits
+
+    size = 64 if stem == 'imagenet' else 32
+    ms.set_seed(3)
+    net = create_model(arch=arch, stem=stem, num_classes=10, base_width=WIDTH)
+    checkpoint = save_atomically(net, str(tmp_path / 'model.ckpt'), architecture(net))
+    network = ('--arch', arch, '--stem', stem, '--num_classes', '10', '--base_width', str(WIDTH), '--image_height',
+               str(size), '--image_width', str(size), '--device_target', 'CPU')
+    result = run_script('export.py', '--ckpt_file', checkpoint, '--file_format', 'ONNX', '--file_name',
+                        str(tmp_path / 'model'), *network)
+    assert result.returncode == 0, result.stderr
+    assert 'Checking with ONNX Runtime against the checkpoint:' in result.stdout and 'Exported ' in result.stdout
+
+    images = build_demo_data(str(tmp_path / 'images'), train_per_class=1, val_per_class=1, image_size=40,
+                             seed=5, classes=(0, 1, 2))['val']
+    app = subprocess.run([INFER_APP, f'--model_path={tmp_path / "model.onnx"}', f'--dataset_path={images}',
+                          f'--height={size}', f'--width={size}', f'--resize={size}', f'--output_dir={tmp_path / "app"}',
+                          '--dump_input'], capture_output=True, text=True, timeout=120, check=False)
+    assert app.returncode == 0, app.stderr
+    names = sorted(name[:-len('.bin')] for name in os.listdir(tmp_path / 'app' / 'input_Files'))
+    assert len(names) == 3
+    inputs = np.stack([np.fromfile(tmp_path / 'app' / 'input_Files' / f'{name}.bin', np.float32) for name in names])
+    got = np.stack([np.fromfile(tmp_path / 'app' / 'result_Files' / f'{name}_0.bin', np.float32) for name in names])
+    net.set_train(False)
+    assert largest_difference(got, logits(net, inputs.reshape(3, 3, size, size)))[1] <= 1e-4

@@ -170,12 +170,13 @@ def test_train_checks_where_results_go_before_any_work(case, message, demo_set, 
 
 
 @pytest.mark.slow
-def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(demo_set, tmp_path, mounts):
+def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(tiny_demo, tmp_path, mounts):
     # Room for the settings, the metrics and one training checkpoint (3.1 MB at width 8), not for a second.
     output = full_disk(mounts, tmp_path / 'out', 5 * 2 ** 20, 4 * 2 ** 20)
-    line = assert_fault(train(demo_set, output, '--save_checkpoint_epochs', '1'), 'No space left on device')
-    first = checkpoint(output, 1)
-    assert f'cannot write checkpoint {checkpoint(output, 2)}' in line
+    line = assert_fault(train(tiny_demo, output, '--save_checkpoint_epochs', '1', '--batch_size', '16'),
+                        'No space left on device')
+    first, second = (output / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_2.ckpt' for epoch in (1, 2))
+    assert f'cannot write checkpoint {second}' in line
     assert f'the last good checkpoint is {first}' in line and loads(first)
     assert no_partial_files(output, output / 'ckpt')
 
@@ -421,15 +422,15 @@ def test_no_thread_of_a_command_takes_a_signal_but_the_one_that_answers(command)
 @pytest.mark.parametrize('moment', ['saving:-1_2', 'validating'])
 def test_ctrl_c_during_a_save_or_a_validation_is_one_line_and_leaves_no_half_file(moment, tiny_demo, tmp_path):
     """Ctrl-C half-way through writing epoch 1's checkpoint, or while epoch 1 is validated (tests/signalled_while.py
-    sends it there every time), in a run of two steps: one line, status 130, no checkpoint, no half-written file,
-    nothing in the working folder."""
+    sends it there every time), in a run of two steps of a ResNet-18 (quick to compile): one line, status 130, no
+    checkpoint, no half-written file, nothing in the working folder."""
     work = tmp_path / 'work'
     work.mkdir()
     validating = 'true' if moment == 'validating' else 'false'  # a validation would save the best checkpoint first
     result = subprocess.run([sys.executable, os.path.join(REPO, 'tests', 'signalled_while.py'), 'SIGINT', moment,
                              *[os.path.join(REPO, arg) if arg == 'train.py' else arg
                                for arg in train_args(tiny_demo, tmp_path / 'out', '--epoch_size', '1', '--batch_size',
-                                                     '16', '--run_eval', validating)]],
+                                                     '16', '--run_eval', validating, '--arch', 'resnet18')]],
                             cwd=work, capture_output=True, text=True, timeout=600, check=False)
     assert_fault(result, 'train.py: interrupted: no checkpoint was saved', status=130)
     assert not os.listdir(work) and no_partial_files(tmp_path / 'out', tmp_path / 'out' / 'ckpt')

@@ -88,6 +88,26 @@ def test_the_constant_schedule_warms_up_then_holds_the_peak():
     np.testing.assert_allclose(rates, [0.025, 0.05, 0.075, 0.1] + [0.1] * 8, rtol=1e-6)
 
 
+def test_the_step_schedule_cuts_the_rate_every_step_epochs_of_the_run():
+    rates = learning_rates('step', lr_init=0.1, eta_min=0.0, steps_per_epoch=2, epochs=7, warmup_epochs=1,
+                           step_epochs=3, step_factor=0.5)
+    np.testing.assert_allclose(rates, [0.05, 0.1] + [0.1] * 4 + [0.05] * 6 + [0.025] * 2, rtol=1e-6)
+
+
+@pytest.mark.parametrize('decay_bn_and_bias', [False, True])
+def test_weight_decay_reaches_batchnorm_and_biases_only_when_asked(decay_bn_and_bias):
+    from src.engine.train_step import parameter_groups
+    from src.models import create_model
+
+    net = create_model(arch='resnet18_cbam', num_classes=10, base_width=16)
+    decayed = {param.name for group in parameter_groups(net, 1e-4, decay_bn_and_bias)
+               if group.get('weight_decay') == 1e-4 for param in group['params']}
+    names = {param.name for param in net.trainable_params()}
+    norm_and_bias = {name for name in names if name.endswith(('.gamma', '.beta', '.bias'))}
+    assert 'fc.bias' in norm_and_bias and 'layer1.0.cbam.ChannelGate.mlp.1.bias' in norm_and_bias
+    assert decayed == (names if decay_bn_and_bias else names - norm_and_bias)
+
+
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged_run, demo, tmp_path):
     output_dir, _ = converged_run
     good = tmp_path / 'ckpt' / checkpoint(output_dir, 5).name
@@ -101,9 +121,9 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint(converged
 
 
 @pytest.mark.slow
-def test_mixed_precision_on_the_cpu_trains_without_nan(parallel_set, tmp_path):
-    result = run_script(*train_args(parallel_set, tmp_path, '--epoch_size', '1', '--amp_level', 'O2',
-                                    '--log_interval', '5'))
+def test_mixed_precision_on_the_cpu_trains_without_nan(tiny_demo, tmp_path):
+    result = run_script(*train_args(tiny_demo, tmp_path, '--epoch_size', '1', '--amp_level', 'O2', '--batch_size', '8',
+                                    '--log_interval', '1'))
     assert result.returncode == 0, result.stderr
     assert 'amp_level_used' in result.stdout and '= O2' in result.stdout
     losses = [float(row['loss']) for row in read_csv(tmp_path / 'train_steps.csv')]

@@ -15,8 +15,7 @@ CBAM in a bottleneck has the block's 4x wider output channels, and `_make_layer`
 gate reads an undefined `gate_activation`, dropped here, which changes no weight and no number. `width` (64 in
 their code) scales every stage, so that the tests can compare small networks.
 
-Only convert_checkpoint.py, benchmarks/torch_reference.py and the tests import this module: PyTorch is needed by
-them alone.
+Only convert_checkpoint.py, the benchmarks and the tests import this module: PyTorch is needed by them alone.
 """
 from collections import OrderedDict
 
@@ -24,7 +23,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from src.models.family import parse_arch
+
 REDUCTION = 16
+ATT_TYPE = {'': None, 'bam': 'BAM', 'cbam': 'CBAM'}  # their att_type for each attention of family.py
+CHECK_SIZE = {'imagenet': 224, 'cifar': 32}  # the only input their fixed average pool takes after each stem
 
 
 class ChannelGate(nn.Module):
@@ -242,3 +245,26 @@ class ResidualNet(nn.Module):
 def ResidualNetBAM(num_classes=1000):  # pylint: disable=invalid-name  # the released model, as their code names it
     """The authors' released ResNet50-BAM: ResidualNet('ImageNet', 50, num_classes, 'BAM')."""
     return ResidualNet('ImageNet', 50, num_classes, 'BAM')
+
+
+def official_model(arch, stem, num_classes, width=64):
+    """The authors' model for one of this repository's --arch and --stem names (src/models/family.py), with the
+    official initialisation, in training mode as PyTorch builds it."""
+    depth, attention = parse_arch(arch)
+    return ResidualNet('ImageNet' if stem == 'imagenet' else 'CIFAR10', depth, num_classes, ATT_TYPE[attention],
+                       width=width)
+
+
+def with_random_state(model, seed=0):
+    """`model` with random BatchNorm statistics, scales and biases (the initial ones, 0 and 1, would hide a mix-up of
+    BatchNorm fields), drawn from `seed`, in inference mode: a network to compare conversions with."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, value in model.state_dict().items():
+            if name.endswith('running_var'):
+                value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
+            elif name.endswith(('running_mean', 'bias')):
+                value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
+            elif value.dim() == 1 and name.endswith('weight'):  # BatchNorm scales
+                value.copy_(1 + torch.randn(value.shape, generator=generator) * 0.1)
+    return model.eval()

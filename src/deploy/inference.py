@@ -113,20 +113,3 @@ def largest_difference(got, expected):
     another's, absolute and relative to the logits' scale."""
     largest = float(np.abs(got - expected).max())
     return largest, largest / max(float(np.abs(expected).max()), np.finfo(np.float32).tiny)
-
-
-def forward_with_hooks(net, cell_types, hook, *, image_height, image_width):
-    """One forward pass of one zero image in eval mode with `hook` (cell, inputs, output) on every cell of
-    `cell_types`, in PyNative mode, where cells call their hooks; the mode in force is restored."""
-    import mindspore as ms
-
-    mode = ms.get_context('mode')
-    ms.set_context(mode=ms.PYNATIVE_MODE)
-    handles = [cell.register_forward_hook(hook) for _, cell in net.cells_and_names() if isinstance(cell, cell_types)]
-    try:
-        net.set_train(False)
-        net(ms.Tensor(np.zeros((1, 3, image_height, image_width), np.float32)))
-    finally:
-        for handle in handles:
-            handle.remove()
-        ms.set_context(mode=mode)

@@ -1,5 +1,5 @@
-"""The training step of the recipe: label-smoothed cross-entropy, Momentum without weight decay on biases
-and BatchNorm parameters, a per-step learning rate, and mixed precision with the loss scaling each device
+"""The training step of the recipe: cross-entropy (label-smoothed or not), Momentum (weight decay on biases and
+BatchNorm parameters or not), a per-step learning rate, and mixed precision with the loss scaling each device
 supports. `build_train_network` returns the cell that `mindspore.train.Model` runs and checkpoints (the epoch's
 end: src/engine/epoch_end.py).
 """
@@ -18,9 +18,12 @@ def amp_level(cfg, device_target):
     return AUTO_AMP_LEVEL[device_target] if cfg.amp_level == 'auto' else cfg.amp_level
 
 
-def parameter_groups(net, weight_decay):
-    """Weight decay on conv and dense weights only, as the recipe prescribes."""
+def parameter_groups(net, weight_decay, decay_bn_and_bias=False):
+    """Weight decay on conv and dense weights only, as the original port's recipe prescribes, or on every
+    parameter, as the authors' recipe has it."""
     params = net.trainable_params()
+    if decay_bn_and_bias:
+        return [{'params': params, 'weight_decay': weight_decay}]
     no_decay = [p for p in params if p.name.endswith(NO_DECAY_SUFFIXES)]
     decay = [p for p in params if not p.name.endswith(NO_DECAY_SUFFIXES)]
     return [{'params': decay, 'weight_decay': weight_decay},
@@ -53,11 +56,11 @@ def loss_function(cfg):
 
 def build_train_network(cfg, net, learning_rates, device_target):
     """The one-step training cell for `net` on `device_target` (cfg: amp_level, loss_scale, is_dynamic_loss_scale,
-    keep_batchnorm_fp32, momentum, weight_decay, label smoothing); `learning_rates` holds one rate per step of the
+    keep_batchnorm_fp32, momentum, weight_decay, decay_bn_and_bias, label smoothing); `learning_rates` holds one rate per step of the
     whole run."""
     level = amp_level(cfg, device_target)
     manager, optimizer_loss_scale = loss_scaling(cfg, level, device_target)
-    optimizer = nn.Momentum(parameter_groups(net, cfg.weight_decay), learning_rate=ms.Tensor(learning_rates),
+    optimizer = nn.Momentum(parameter_groups(net, cfg.weight_decay, cfg.decay_bn_and_bias), learning_rate=ms.Tensor(learning_rates),
                             momentum=cfg.momentum, loss_scale=optimizer_loss_scale)
     options = {'keep_batchnorm_fp32': cfg.keep_batchnorm_fp32} if level != 'O0' else {}
     if manager is not None:
