@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import INTERRUPTED_EPOCHS, STEPS_PER_EPOCH, checkpoint, load, read_csv
+from conftest import INTERRUPTED_ARCH, INTERRUPTED_EPOCHS, STEPS_PER_EPOCH, checkpoint, load, read_csv
 from src.engine.lr_schedule import learning_rates
 from test_faults import assert_fault, loads, no_partial_files
 
@@ -24,15 +24,15 @@ def test_kill_9_during_a_save_and_at_a_random_moment_never_loses_a_checkpoint(in
     during_save = run.killed_while_saving
     assert during_save.status == -signal.SIGKILL, during_save.stderr[-3000:]
     half_written = [name for name, loads in during_save.checkpoints.items() if loads is None]
-    assert half_written == [f'{PARTIAL_PREFIX}{checkpoint(run.output_dir, 2).name}']
-    assert checkpoint(run.output_dir, 1).name in during_save.checkpoints
+    assert half_written == [f'{PARTIAL_PREFIX}{checkpoint(run.output_dir, 2, INTERRUPTED_ARCH).name}']
+    assert checkpoint(run.output_dir, 1, INTERRUPTED_ARCH).name in during_save.checkpoints
     assert run.killed_at_random.status == -signal.SIGKILL
     for stop in (during_save, run.ctrl_c, run.killed_at_random):
         assert all(stop.checkpoints[name] for name in stop.checkpoints if not name.startswith(PARTIAL_PREFIX))
     assert not [name for name in run.ctrl_c.checkpoints if name.startswith(PARTIAL_PREFIX)]  # removed on start
     assert run.final.returncode == 0, run.final.stderr[-3000:]
-    assert loads(checkpoint(run.output_dir, INTERRUPTED_EPOCHS)) and no_partial_files(run.output_dir,
-                                                                                     run.output_dir / 'ckpt')
+    assert loads(checkpoint(run.output_dir, INTERRUPTED_EPOCHS, INTERRUPTED_ARCH))
+    assert no_partial_files(run.output_dir, run.output_dir / 'ckpt')
 
 
 def test_ctrl_c_ends_training_in_one_line_with_the_checkpoint_to_resume_from(interrupted_run):
@@ -59,7 +59,8 @@ def test_resume_after_a_kill_continues_the_schedule(interrupted_run):
     run = interrupted_run
     assert run.final.returncode == 0, run.final.stderr
     epoch = int(load(run.final_resumed_from)['epoch_num'].asnumpy())
-    assert 1 <= epoch < INTERRUPTED_EPOCHS and run.final_resumed_from == checkpoint(run.output_dir, epoch)
+    assert 1 <= epoch < INTERRUPTED_EPOCHS
+    assert run.final_resumed_from == checkpoint(run.output_dir, epoch, INTERRUPTED_ARCH)
     assert int(load(run.final_resumed_from)['global_step'].asnumpy()[0]) == epoch * STEPS_PER_EPOCH
     schedule = learning_rates('cosine_annealing', lr_init=0.05, eta_min=0.0, steps_per_epoch=STEPS_PER_EPOCH,
                               epochs=INTERRUPTED_EPOCHS)
@@ -69,6 +70,6 @@ def test_resume_after_a_kill_continues_the_schedule(interrupted_run):
     assert resumed[0]['epoch'] == str(epoch + 1) and int(resumed[0]['global_step']) == epoch * STEPS_PER_EPOCH + 5
     for row in resumed:
         assert float(row['lr']) == pytest.approx(schedule[int(row['global_step']) - 1], rel=1e-5)
-    final = load(checkpoint(run.output_dir, INTERRUPTED_EPOCHS))
+    final = load(checkpoint(run.output_dir, INTERRUPTED_EPOCHS, INTERRUPTED_ARCH))
     assert int(final['global_step'].asnumpy()[0]) == INTERRUPTED_EPOCHS * STEPS_PER_EPOCH
     assert int(final['epoch_num'].asnumpy()) == INTERRUPTED_EPOCHS
