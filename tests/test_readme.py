@@ -19,7 +19,7 @@ ENGLISH_PAGES = tuple(name for name in PAGES if not name.endswith('_CN.md'))
 PARAMETER_TABLES = ('docs/parameters.md', 'docs/parameters_CN.md')
 # Entry points with their own small parsers (not the shared settings); their options come from --help.
 OWN_PARSERS = ('postprocess.py', 'create_imagenet2012_label.py', 'convert_checkpoint.py', 'src.data.demo_data',
-               'benchmarks.transfer')
+               'benchmarks.transfer', 'benchmarks.family', 'benchmarks.family_exports', 'benchmarks.demo_ablation')
 
 
 def page(name):
