@@ -1,8 +1,7 @@
 """Classifying images in Python, as predict.py and attention_map.py do: the images of --image_path and their
 evaluation preprocessing; networks ready to classify (the network of a checkpoint, built from the configuration,
 or an exported MINDIR; both take a float32 NCHW numpy batch through `logits` and give float32 numpy logits); and
-the most probable classes, named from --class_names; and one forward pass with hooks on chosen cells, with which
-the benchmarks look inside the network."""
+the most probable classes, named from --class_names."""
 import os
 import sys
 

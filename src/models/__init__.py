@@ -1,6 +1,6 @@
 """The networks: the authors' ResNets (family.py names them, resnet.py builds them) with BAM (bam.py), CBAM
 (cbam.py) or neither, built from layers.py; their convolutions on small maps as matrix products for the CPU
-(small_map_conv.py); and create_model, the one way every command, the converter and the benchmarks build one.
+(small_map_conv.py); what they cost (cost.py); and create_model, the one way every command, the converter and the benchmarks build one.
 Importing this package does not import MindSpore."""
 from src.models.family import DEFAULT_ARCH, DEFAULT_STEM
 
@@ -25,6 +25,6 @@ def create_model(*, arch=DEFAULT_ARCH, stem=DEFAULT_STEM, num_classes=1000, base
 def model_options(cfg, device_target):
     """create_model's arguments from a command's settings (arch, stem, num_classes, base_width, bam_fusion,
     cpu_fast_conv and, for training, zero_init_residual) on `device_target`, the device the command runs on."""
-    return {'arch': cfg.arch, 'stem': cfg.stem, 'num_classes': cfg.num_classes, 'base_width': cfg.base_width, 'fusion': cfg.bam_fusion,
-            'zero_init_residual': cfg.get('zero_init_residual', False),
+    return {'arch': cfg.arch, 'stem': cfg.stem, 'num_classes': cfg.num_classes, 'base_width': cfg.base_width,
+            'fusion': cfg.bam_fusion, 'zero_init_residual': cfg.get('zero_init_residual', False),
             'small_map_convs': device_target == 'CPU' and cfg.cpu_fast_conv}
