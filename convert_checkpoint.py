@@ -30,7 +30,7 @@ import numpy as np
 from src.config import defaults
 from src.utils.errors import OneLineParser, UsageError, run_main
 from src.utils.files import check_name_fits, check_not_an_input, check_output_dir, hold_output_file
-from src.convert.official_weights import (check_official_state_dict, import_torch, non_finite_entries,
+from src.convert.official_weights import (check_official_state_dict, import_torch, network_with, non_finite_entries,
                                           official_architecture, official_to_mindspore, read_official_state_dict,
                                           torch_file_format)
 from src.models.family import ARCHS, STEMS
@@ -75,18 +75,6 @@ def official_model_with(state, arch, stem, width, num_classes):
     model = official_model(arch, stem, num_classes, width)
     model.load_state_dict(state, strict=False)  # strict except for num_batches_tracked, checked beforehand
     return model.eval()
-
-
-def mindspore_network(arrays, arch, stem, width, num_classes):
-    """This repository's network with the converted arrays loaded, in inference mode."""
-    import mindspore as ms
-    from src.models import create_model
-
-    net = create_model(arch=arch, stem=stem, num_classes=num_classes, base_width=width)
-    ms.load_param_into_net(net, {name: ms.Parameter(value, name=name) for name, value in arrays.items()},
-                           strict_load=True)
-    net.set_train(False)
-    return net
 
 
 def compare_logits(official, net, seed, size):
@@ -143,7 +131,7 @@ def main():
     cfg = defaults()
     cfg.device_target = 'CPU'
     setup_device(cfg)
-    net = mindspore_network(arrays, arch, stem, width, num_classes)
+    net = network_with(arrays, arch, stem, width, num_classes)
     size = CHECK_SIZE[stem]
     print(f'checking: the authors\' PyTorch {arch} ({stem} stem, width {width}) and the converted MindSpore network '
           f'({num_classes} classes) on {CHECK_IMAGES} random {size}x{size} images, inference mode', flush=True)

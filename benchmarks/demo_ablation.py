@@ -69,7 +69,8 @@ def summary(arch, runs):
 
 
 def table(results):
-    lines = ['| network | top-1 mean | spread (stdev) | runs | seconds per epoch |', '| --- | ---: | ---: | --- | ---: |']
+    lines = ['| network | top-1 mean | spread (stdev) | runs | seconds per epoch |',
+             '| --- | ---: | ---: | --- | ---: |']
     for row in results:
         runs = ', '.join(f'{value * 100:.1f}' for value in row['top1'])
         lines.append(f"| {row['arch']} | {row['top1_mean'] * 100:.2f} % | {row['top1_stdev'] * 100:.2f} | {runs} | "

@@ -39,25 +39,20 @@ def progress(message):
 
 def compare(arch, stem, width, num_classes, seed=0):
     """One row: this repository's network and the authors' with the same weights."""
-    import mindspore as ms
     import torch
     from src.convert.official_resnet_torch import CHECK_SIZE, official_model, with_random_state
-    from src.convert.official_weights import official_to_mindspore
+    from src.convert.official_weights import network_with, official_to_mindspore
     from src.deploy.inference import largest_difference, logits
-    from src.models import create_model
     from src.models.cost import multiply_adds, parameter_count
 
     torch.manual_seed(seed)
     official = with_random_state(official_model(arch, stem, num_classes, width), seed + 1)
-    ours = create_model(arch=arch, stem=stem, num_classes=num_classes, base_width=width)
     converted = official_to_mindspore({name: value.numpy() for name, value in official.state_dict().items()})
-    ms.load_param_into_net(ours, {name: ms.Parameter(value, name=name) for name, value in converted.items()},
-                           strict_load=True)
+    ours = network_with(converted, arch, stem, width, num_classes)
     size = CHECK_SIZE[stem]
     images = np.random.default_rng(seed).standard_normal((IMAGES, 3, size, size), dtype=np.float32)
     with torch.no_grad():
         expected = official(torch.from_numpy(images)).numpy()
-    ours.set_train(False)
     _, relative = largest_difference(logits(ours, images), expected)
     return {'arch': arch, 'stem': stem, 'image_size': size,
             'parameters': parameter_count(ours),

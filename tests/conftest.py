@@ -252,8 +252,8 @@ def load(path):
     return ms.load_checkpoint(str(path))
 
 
-def checkpoint(output_dir, epoch, arch='resnet50_bam'):
-    return output_dir / 'ckpt' / f'train_{arch}_imagenet-{epoch}_{STEPS_PER_EPOCH}.ckpt'
+def checkpoint(output_dir, epoch, arch='resnet50_bam', steps=STEPS_PER_EPOCH):
+    return output_dir / 'ckpt' / f'train_{arch}_imagenet-{epoch}_{steps}.ckpt'
 
 
 def earlier_results(output_dir):

@@ -175,7 +175,7 @@ def test_train_on_a_full_disk_stops_in_one_line_and_keeps_the_last_checkpoint(ti
     output = full_disk(mounts, tmp_path / 'out', 5 * 2 ** 20, 4 * 2 ** 20)
     line = assert_fault(train(tiny_demo, output, '--save_checkpoint_epochs', '1', '--batch_size', '16'),
                         'No space left on device')
-    first, second = (output / 'ckpt' / f'train_resnet50_bam_imagenet-{epoch}_2.ckpt' for epoch in (1, 2))
+    first, second = (checkpoint(output, epoch, steps=2) for epoch in (1, 2))
     assert f'cannot write checkpoint {second}' in line
     assert f'the last good checkpoint is {first}' in line and loads(first)
     assert no_partial_files(output, output / 'ckpt')

@@ -158,6 +158,18 @@ def official_to_mindspore(state_dict):
     return converted
 
 
+def network_with(arrays, arch, stem, width, num_classes):
+    """This repository's network `arch` with converted arrays (official_to_mindspore) loaded, in inference mode."""
+    import mindspore as ms
+    from src.models import create_model
+
+    net = create_model(arch=arch, stem=stem, num_classes=num_classes, base_width=width)
+    ms.load_param_into_net(net, {name: ms.Parameter(value, name=name) for name, value in arrays.items()},
+                           strict_load=True)
+    net.set_train(False)
+    return net
+
+
 def _is_batchnorm(module_name):
     leaf = module_name.rsplit('.', 1)[-1]
     # bn1..bn3, gate_c_bn_1, gate_s_bn_*, and the second entry of a `downsample` Sequential.

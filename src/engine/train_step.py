@@ -56,12 +56,13 @@ def loss_function(cfg):
 
 def build_train_network(cfg, net, learning_rates, device_target):
     """The one-step training cell for `net` on `device_target` (cfg: amp_level, loss_scale, is_dynamic_loss_scale,
-    keep_batchnorm_fp32, momentum, weight_decay, decay_bn_and_bias, label smoothing); `learning_rates` holds one rate per step of the
-    whole run."""
+    keep_batchnorm_fp32, momentum, weight_decay, decay_bn_and_bias, label smoothing); `learning_rates` holds one
+    rate per step of the whole run."""
     level = amp_level(cfg, device_target)
     manager, optimizer_loss_scale = loss_scaling(cfg, level, device_target)
-    optimizer = nn.Momentum(parameter_groups(net, cfg.weight_decay, cfg.decay_bn_and_bias), learning_rate=ms.Tensor(learning_rates),
-                            momentum=cfg.momentum, loss_scale=optimizer_loss_scale)
+    optimizer = nn.Momentum(parameter_groups(net, cfg.weight_decay, cfg.decay_bn_and_bias),
+                            learning_rate=ms.Tensor(learning_rates), momentum=cfg.momentum,
+                            loss_scale=optimizer_loss_scale)
     options = {'keep_batchnorm_fp32': cfg.keep_batchnorm_fp32} if level != 'O0' else {}
     if manager is not None:
         options['loss_scale_manager'] = manager

@@ -1,6 +1,7 @@
 """The networks: the authors' ResNets (family.py names them, resnet.py builds them) with BAM (bam.py), CBAM
 (cbam.py) or neither, built from layers.py; their convolutions on small maps as matrix products for the CPU
-(small_map_conv.py); what they cost (cost.py); and create_model, the one way every command, the converter and the benchmarks build one.
+(small_map_conv.py); what they cost (cost.py); and create_model, the one way every command, the converter and the
+benchmarks build one.
 Importing this package does not import MindSpore."""
 from src.models.family import DEFAULT_ARCH, DEFAULT_STEM
 
